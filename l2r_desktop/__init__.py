@@ -1,0 +1,1 @@
+"""L2R Inspector desktop application (PySide6)."""
