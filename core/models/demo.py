@@ -88,3 +88,14 @@ def load_demo_vit() -> TimmAdapter:
     adapter = load_timm(cfg["architecture"], weights)
     adapter.name = "demo-vit"
     return adapter
+
+
+def demo_explainer_dir(model_name: str) -> Path | None:
+    """The bundled explainer folder for a demo model, if it has been built."""
+    from l2r_resources import resource_path
+
+    folder = {"demo-cnn": "demo_cnn_explainer", "demo-vit": "demo_vit_explainer"}.get(model_name)
+    if folder is None:
+        return None
+    path = resource_path(folder)
+    return path if (path / "explainer.json").is_file() else None
