@@ -1,0 +1,64 @@
+"""Explainer hyper-parameters: everything needed to rebuild the decoder, saved next to its weights."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from ..errors import ConfigError
+
+
+@dataclass
+class ExplainerConfig:
+    """Architecture of the learned explainer (DESIGN.md section 2).
+
+    Channel widths deviate from the paper (stage 256 / fusion 128): the paper's head sits on a
+    ViT-L; ours must run on a laptop CPU next to the target. With 64 / 32 (and an 8-channel
+    refine block) one ``explain`` call on the demo CNN at 224x224 costs about 1.2x one target
+    forward pass (benchmarks/explainer_cost.py). ``ExplainerConfig.paper()`` gives 256 / 128.
+    """
+
+    backbone: str = "target"  # "target": the target's own features; else "timm:<arch>" + backbone_weights
+    backbone_weights: str | None = None
+    feature_indices: int | list[int] = 4  # timm forward_intermediates(indices=...)
+    stage_channels: int = 64  # reassemble width (paper: 256)
+    fusion_channels: int = 32  # fusion width (paper: 128)
+    head_channels: int = 8  # refine block width at input resolution (DPT head: 32)
+    embed_dim: int = 64  # class-embedding width
+    num_classes: int = 1000
+    input_size: tuple[int, int] = (224, 224)
+
+    def __post_init__(self) -> None:
+        self.input_size = (int(self.input_size[0]), int(self.input_size[1]))
+        if isinstance(self.feature_indices, (list, tuple)):
+            self.feature_indices = [int(i) for i in self.feature_indices]
+        for name in ("stage_channels", "fusion_channels", "head_channels", "embed_dim", "num_classes"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"explainer config: {name} must be a positive integer, got {getattr(self, name)}")
+        if self.backbone != "target" and not self.backbone.startswith("timm:"):
+            raise ConfigError(f"explainer config: backbone must be 'target' or 'timm:<arch>', got '{self.backbone}'")
+
+    @classmethod
+    def paper(cls, **overrides: Any) -> "ExplainerConfig":
+        """The paper's channel widths (stage 256, fusion 128, head 32)."""
+        base: dict[str, Any] = dict(stage_channels=256, fusion_channels=128, head_channels=32)
+        base.update(overrides)
+        return cls(**base)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["input_size"] = list(self.input_size)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ExplainerConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"explainer config: unknown keys {', '.join(unknown)}")
+        kwargs = dict(d)
+        if "input_size" in kwargs:
+            kwargs["input_size"] = tuple(kwargs["input_size"])
+        try:
+            return cls(**kwargs)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"explainer config: {exc}") from None

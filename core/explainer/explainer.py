@@ -1,0 +1,171 @@
+"""Explainer = frozen feature source (the target itself, or another timm backbone) + trained decoder."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError
+from ..models.adapter import ModelAdapter
+from ..models.weights import tensor_fingerprint
+from .config import ExplainerConfig
+from .network import L2RDecoder
+
+
+def _freeze(adapter: ModelAdapter) -> None:
+    module = adapter.module
+    if module is not None:
+        module.eval()
+        for p in module.parameters():
+            p.requires_grad_(False)
+
+
+def _as_targets(targets: torch.Tensor | int | Sequence[int], batch: int, device: torch.device) -> torch.Tensor:
+    if isinstance(targets, int):
+        targets = [targets] * batch
+    t = torch.as_tensor(targets, dtype=torch.long, device=device).reshape(-1)
+    if t.numel() != batch:
+        raise ConfigError(f"explainer: {t.numel()} targets for a batch of {batch} images")
+    return t
+
+
+class Explainer:
+    """Computes class-conditioned attribution maps in one pass of the target.
+
+    With ``backbone == "target"`` the target's logits and intermediate features come from the same
+    forward pass, so an explanation costs one target pass plus the small decoder.
+    """
+
+    def __init__(self, model: ModelAdapter, config: ExplainerConfig, decoder: L2RDecoder,
+                 backbone: ModelAdapter | None = None) -> None:
+        if config.backbone != "target" and backbone is None:
+            raise ConfigError(f"explainer: backbone {config.backbone} was not loaded")
+        self.model = model
+        self.config = config
+        self.decoder = decoder
+        self.backbone = backbone
+        _freeze(model)
+        if backbone is not None:
+            _freeze(backbone)
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    def _indices(self) -> int | list[int]:
+        fi = self.config.feature_indices
+        return list(fi) if isinstance(fi, (list, tuple)) else int(fi)
+
+    def _to_backbone_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Re-express a batch normalised for the target in the backbone's own preprocessing."""
+        assert self.backbone is not None
+        src, dst = self.model.preprocessing, self.backbone.preprocessing
+        if (src.mean, src.std, src.channels, src.input_size) == (dst.mean, dst.std, dst.channels, dst.input_size):
+            return x
+        raw = src.denormalize(x)
+        if dst.channels == 1 and raw.shape[1] != 1:
+            raw = raw.mean(1, keepdim=True)
+        elif dst.channels != 1 and raw.shape[1] == 1:
+            raw = raw.expand(-1, dst.channels, -1, -1)
+        if tuple(raw.shape[-2:]) != tuple(dst.input_size):
+            raw = F.interpolate(raw, size=dst.input_size, mode="bilinear", align_corners=False)
+        c = dst.channels
+        mean = torch.tensor(dst.mean[:c], device=x.device, dtype=x.dtype).view(1, c, 1, 1)
+        std = torch.tensor(dst.std[:c], device=x.device, dtype=x.dtype).view(1, c, 1, 1)
+        return (raw - mean) / std
+
+    def _backbone_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        assert self.backbone is not None
+        xb = self._to_backbone_input(x)
+        module = self.backbone.module
+        try:  # skips the backbone's head, which nobody needs
+            feats = module.forward_intermediates(xb, indices=self._indices(), intermediates_only=True)  # type: ignore[union-attr]
+        except (TypeError, AttributeError):
+            feats = self.backbone.logits_and_features(xb, self._indices())[1]
+        return list(feats)
+
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(target logits (B,K), feature maps); one target pass when the backbone is the target."""
+        if self.backbone is None:
+            logits, feats = self.model.logits_and_features(x, self._indices())
+            return logits, list(feats)
+        return self.model.logits(x), self._backbone_features(x)
+
+    def explain(self, x: torch.Tensor, targets: torch.Tensor | int | Sequence[int] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(maps (B,H,W) raw scores at x's resolution, target logits (B,K)); targets None -> top-1."""
+        logits, feats = self.features(x)
+        t = logits.argmax(-1) if targets is None else _as_targets(targets, x.shape[0], x.device)
+        maps = self.decoder(feats, t, (int(x.shape[-2]), int(x.shape[-1])))
+        return maps, logits
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.decoder.parameters() if p.requires_grad]
+
+    def to(self, device: str | torch.device) -> "Explainer":
+        self.model.to(device)
+        if self.backbone is not None:
+            self.backbone.to(device)
+        self.decoder.to(self.model.device)
+        return self
+
+    def train(self, mode: bool = True) -> "Explainer":
+        """Decoder mode only: the target and backbone stay frozen in eval mode."""
+        self.decoder.train(mode)
+        return self
+
+    def eval(self) -> "Explainer":
+        return self.train(False)
+
+
+def probe_features(model: ModelAdapter, config: ExplainerConfig,
+                   backbone: ModelAdapter | None) -> tuple[list[int], list[list[int]]]:
+    """Channels and (h, w) of the feature maps, from one dummy pass at the config's input size."""
+    x = torch.zeros(1, model.preprocessing.channels, *config.input_size, device=model.device)
+    source = Explainer(model, config, None, backbone)  # type: ignore[arg-type]  # features() needs no decoder
+    with torch.no_grad():
+        feats = source.features(x)[1]
+    bad = [tuple(f.shape) for f in feats if f.ndim != 4]
+    if bad:
+        raise ConfigError(f"explainer: backbone features must be NCHW maps, got shapes {bad}")
+    return [int(f.shape[1]) for f in feats], [[int(f.shape[2]), int(f.shape[3])] for f in feats]
+
+
+def load_backbone(config: ExplainerConfig) -> ModelAdapter | None:
+    if config.backbone == "target":
+        return None
+    from ..models.loading import load_model
+
+    return load_model(config.backbone, weights=config.backbone_weights)
+
+
+def build_explainer(model: ModelAdapter, config: ExplainerConfig | None = None, *,
+                    backbone: ModelAdapter | None = None) -> Explainer:
+    """A fresh (untrained) explainer for ``model``; decoder channels probed from a dummy pass.
+
+    ``backbone`` may be given already loaded (else ``config.backbone``/``backbone_weights`` are
+    loaded). ``num_classes`` and ``input_size`` are taken from the model.
+    """
+    config = dataclasses.replace(config or ExplainerConfig(), num_classes=model.num_classes,
+                                 input_size=tuple(model.preprocessing.input_size))
+    if config.backbone == "target":
+        if not model.supports_features:
+            raise ConfigError(
+                f"{model.name} ({model.kind}) gives no intermediate features, so the explainer cannot use it as "
+                f"its backbone. Choose a timm backbone with local weights (backbone 'timm:<arch>' + weights).")
+        backbone = None
+    elif backbone is None:
+        backbone = load_backbone(config)
+    if backbone is not None:
+        backbone.to(model.device)
+    channels, sizes = probe_features(model, config, backbone)
+    decoder = L2RDecoder(config, channels, sizes).to(model.device)
+    return Explainer(model, config, decoder, backbone)
+
+
+def explainer_fingerprint(explainer: Explainer) -> str:
+    """sha256 over the decoder's weights, shortened: identifies a trained explainer."""
+    return tensor_fingerprint(explainer.decoder.state_dict())

@@ -1,0 +1,171 @@
+"""Explainer files: explainer.safetensors (decoder weights) + explainer.json (readable identity).
+
+The JSON names the target the decoder was trained for (with its weights' fingerprint), the
+config, the feature layout, the preprocessing and free-form ``extra`` (e.g. training settings).
+Both files are written atomically (temp file in the same folder, then os.replace) and the JSON,
+written last, records the decoder fingerprint so a swapped or damaged weights file is caught.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from ..errors import ConfigError, ModelLoadError
+from ..models.adapter import ModelAdapter
+from ..models.weights import tensor_fingerprint
+from .config import ExplainerConfig
+from .explainer import Explainer, explainer_fingerprint, load_backbone, probe_features
+from .network import L2RDecoder
+
+FORMAT = "l2r-explainer"
+VERSION = 1
+WEIGHTS_NAME = "explainer.safetensors"
+META_NAME = "explainer.json"
+
+
+def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _write_text(text: str) -> Callable[[str], None]:
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+
+    return write
+
+
+def explainer_metadata(explainer: Explainer, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    sizes = getattr(explainer.decoder, "feature_sizes", None)
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": explainer.config.to_dict(),
+        "target": explainer.model.describe(),
+        "backbone": explainer.backbone.describe() if explainer.backbone is not None else None,
+        "feature_channels": list(explainer.decoder.feature_channels),
+        "feature_sizes": [list(s) for s in sizes] if sizes else None,
+        "preprocessing": explainer.model.preprocessing.to_dict(),
+        "decoder_fingerprint": explainer_fingerprint(explainer),
+        "extra": dict(extra or {}),
+    }
+
+
+def save_explainer(explainer: Explainer, folder: str | Path, extra: dict[str, Any] | None = None) -> Path:
+    """Write folder/explainer.safetensors and folder/explainer.json; returns the JSON path."""
+    from safetensors.torch import save_file
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in explainer.decoder.state_dict().items()}
+    meta = explainer_metadata(explainer, extra)
+    text = json.dumps(meta, indent=2, default=str)  # fails before any file is touched if extra is odd
+    _atomic_write(out / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT}))
+    _atomic_write(out / META_NAME, _write_text(text))
+    return out / META_NAME
+
+
+def _paths(folder_or_file: str | Path) -> tuple[Path, Path]:
+    p = Path(folder_or_file)
+    folder = p if p.is_dir() else p.parent
+    if not p.is_dir() and not p.exists():
+        raise ModelLoadError(f"{p}: explainer not found. Give the folder holding {META_NAME} and {WEIGHTS_NAME}.")
+    meta = p if p.suffix == ".json" else folder / META_NAME
+    weights = p if p.suffix == ".safetensors" else folder / WEIGHTS_NAME
+    for q in (meta, weights):
+        if not q.is_file():
+            raise ModelLoadError(f"{q}: missing; an explainer needs both {META_NAME} and {WEIGHTS_NAME}. "
+                                 f"Save it again or copy the whole folder.")
+    return meta, weights
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{path}: damaged explainer description ({exc}). Copy the explainer again.") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelLoadError(f"{path}: not an L2R explainer description (no \"format\": \"{FORMAT}\").")
+    if int(meta.get("version", 0)) > VERSION:
+        raise ModelLoadError(f"{path}: explainer format version {meta.get('version')} is newer than this "
+                             f"program reads ({VERSION}). Update L2R Inspector.")
+    for key in ("config", "target", "feature_channels"):
+        if key not in meta:
+            raise ModelLoadError(f"{path}: damaged explainer description (no '{key}'). Copy the explainer again.")
+    return meta
+
+
+def _short(fp: object) -> str:
+    return str(fp)[:8]
+
+
+def check_target(meta: dict[str, Any], model: ModelAdapter, where: Path) -> None:
+    """Refuse an explainer trained for other weights, naming both models and the fix."""
+    rec = meta["target"]
+    if str(rec.get("fingerprint")) == str(model.fingerprint):
+        return
+    raise ModelLoadError(
+        f"explainer {where.parent} was trained for {rec.get('name', '?')} (fingerprint {_short(rec.get('fingerprint'))}) "
+        f"but the loaded model is {model.name} (fingerprint {_short(model.fingerprint)}); load the matching "
+        f"explainer or fine-tune one with `l2r train`.")
+
+
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ModelLoadError(f"{path}: damaged or truncated explainer weights ({exc}). Copy the explainer again.") from None
+
+
+def load_explainer(folder_or_file: str | Path, model: ModelAdapter, *,
+                   backbone: ModelAdapter | None = None) -> Explainer:
+    """Load an explainer saved by ``save_explainer`` for ``model``; refuses another model's explainer."""
+    meta_path, weights_path = _paths(folder_or_file)
+    meta = read_metadata(meta_path)
+    check_target(meta, model, meta_path)
+    try:
+        config = ExplainerConfig.from_dict(meta["config"])
+    except ConfigError as exc:
+        raise ModelLoadError(f"{meta_path}: {exc}") from None
+    if config.backbone != "target" and backbone is None:
+        backbone = load_backbone(config)
+    if backbone is not None:
+        backbone.to(model.device)
+        rec = (meta.get("backbone") or {}).get("fingerprint")
+        if rec is not None and str(rec) != str(backbone.fingerprint):
+            raise ModelLoadError(f"explainer {meta_path.parent} was trained on backbone weights {_short(rec)}, "
+                                 f"but {backbone.name} has {_short(backbone.fingerprint)}; give the original "
+                                 f"backbone weights.")
+    channels, sizes = probe_features(model, config, backbone)
+    if channels != [int(c) for c in meta["feature_channels"]]:
+        raise ModelLoadError(f"{meta_path}: the model's features have channels {channels}, the explainer expects "
+                             f"{meta['feature_channels']}. Load the matching explainer.")
+    decoder = L2RDecoder(config, channels, meta.get("feature_sizes") or sizes)
+    state = _read_weights(weights_path)
+    if meta.get("decoder_fingerprint") and tensor_fingerprint(state) != meta["decoder_fingerprint"]:
+        raise ModelLoadError(f"{weights_path}: the weights do not match {meta_path.name} (damaged or swapped). "
+                             f"Copy the explainer folder again.")
+    try:
+        decoder.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelLoadError(f"{weights_path}: weights do not fit the explainer's architecture "
+                             f"({str(exc).splitlines()[0][:200]}).") from None
+    return Explainer(model, config, decoder.to(model.device), backbone)

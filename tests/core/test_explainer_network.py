@@ -1,0 +1,172 @@
+"""Explainer network: shapes for CNNs and ViTs, class conditioning, frozen target, one target pass."""
+from __future__ import annotations
+
+import pytest
+import timm
+import torch
+from torch import nn
+
+from l2r_core.errors import ConfigError
+from l2r_core.explainer import Explainer, ExplainerConfig, build_explainer
+from l2r_core.models.adapter import ModelAdapter
+from l2r_core.models.preprocessing import Preprocessing
+from l2r_core.models.timm_adapter import TimmAdapter
+from l2r_core.models.torchscript_adapter import TorchScriptAdapter
+
+SMALL = ExplainerConfig(stage_channels=16, fusion_channels=8, head_channels=4, embed_dim=8)
+
+
+def tiny_timm(arch: str, size: int, classes: int = 5, **kw: object) -> TimmAdapter:
+    model = timm.create_model(arch, pretrained=False, num_classes=classes, **kw)
+    pre = Preprocessing(input_size=(size, size), grayscale=kw.get("in_chans", 3) == 1)
+    return TimmAdapter(model, arch, pre, [f"c{i}" for i in range(classes)], f"fp-{arch}-{size}")
+
+
+CASES = [
+    ("resnet10t", 64, {}),
+    ("vit_tiny_patch16_224", 32, {"img_size": 32, "patch_size": 8}),
+    ("vit_tiny_patch16_224", 32, {"img_size": 32, "patch_size": 4, "in_chans": 1}),
+]
+
+
+@pytest.mark.parametrize("arch,size,kw", CASES, ids=["resnet10t", "vit-p8", "vit-p4-gray"])
+def test_maps_have_input_resolution(arch: str, size: int, kw: dict) -> None:
+    adapter = tiny_timm(arch, size, **kw)
+    ex = build_explainer(adapter, SMALL)
+    x = torch.randn(3, adapter.preprocessing.channels, size, size)
+    maps, logits = ex.explain(x, torch.tensor([0, 1, 4]))
+    assert maps.shape == (3, size, size)
+    assert logits.shape == (3, 5)
+    assert torch.isfinite(maps).all()
+    assert ex.decoder.token_grid == arch.startswith("vit")
+    assert ex.config.num_classes == 5 and ex.config.input_size == (size, size)
+
+
+def test_vit_reassemble_gives_four_scales() -> None:
+    adapter = tiny_timm("vit_tiny_patch16_224", 32, img_size=32, patch_size=4, in_chans=1)
+    ex = build_explainer(adapter, SMALL)
+    _, feats = ex.features(torch.randn(1, 1, 32, 32))
+    emb = ex.decoder.class_embed(torch.tensor([0]))
+    sizes = [tuple(r(f, emb).shape[-2:]) for f, r in zip(feats, ex.decoder.reassemble)]
+    assert sizes == [(32, 32), (16, 16), (8, 8), (4, 4)]  # 4x, 2x, 1x, 0.5x of the 8x8 grid
+
+
+@pytest.mark.parametrize("arch,size,kw", CASES[:2], ids=["resnet10t", "vit-p8"])
+def test_map_depends_on_requested_class(arch: str, size: int, kw: dict) -> None:
+    ex = build_explainer(tiny_timm(arch, size, **kw), SMALL)
+    x = torch.randn(1, 3, size, size).repeat(2, 1, 1, 1)
+    with torch.no_grad():
+        maps, _ = ex.explain(x, torch.tensor([1, 3]))
+    diff = (maps[0] - maps[1]).abs().mean()
+    assert diff > 1e-3 * (maps.abs().mean() + 1e-6)
+    assert diff > 1e-5
+    with torch.no_grad():  # and the same class twice gives the same map
+        same, _ = ex.explain(x, torch.tensor([2, 2]))
+    torch.testing.assert_close(same[0], same[1])
+
+
+def test_default_target_is_top1() -> None:
+    ex = build_explainer(tiny_timm("resnet10t", 32), SMALL)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        auto, logits = ex.explain(x)
+        manual, _ = ex.explain(x, logits.argmax(-1))
+    torch.testing.assert_close(auto, manual)
+
+
+def test_gradients_reach_decoder_not_target() -> None:
+    adapter = tiny_timm("resnet10t", 32)
+    ex = build_explainer(adapter, SMALL)
+    maps, _ = ex.explain(torch.randn(2, 3, 32, 32), [0, 1])
+    (maps ** 2).mean().backward()
+    params = ex.trainable_parameters()
+    assert len(params) == len(list(ex.decoder.parameters())) > 10
+    with_grad = [p for p in params if p.grad is not None and p.grad.abs().sum() > 0]
+    assert len(with_grad) >= len(params) - 2  # FiLM gamma starts at 0, so only its weights may see 0 grad
+    assert ex.decoder.head_out.weight.grad.abs().sum() > 0
+    assert ex.decoder.class_embed.weight.grad[:2].abs().sum() > 0
+    assert ex.decoder.class_embed.weight.grad[2:].abs().sum() == 0  # unused classes untouched
+    assert all(p.grad is None and not p.requires_grad for p in adapter.module.parameters())
+
+
+@pytest.mark.parametrize("arch,size,kw,stem,head", [
+    ("resnet10t", 32, {}, "conv1", "fc"),
+    ("vit_tiny_patch16_224", 32, {"img_size": 32, "patch_size": 8}, "patch_embed", "head"),
+], ids=["resnet10t", "vit"])
+def test_target_runs_once_per_explain(arch: str, size: int, kw: dict, stem: str, head: str) -> None:
+    adapter = tiny_timm(arch, size, **kw)
+    ex = build_explainer(adapter, SMALL)
+    calls = {"stem": 0, "head": 0}
+    adapter.module.get_submodule(stem).register_forward_hook(lambda *a: calls.__setitem__("stem", calls["stem"] + 1))
+    adapter.module.get_submodule(head).register_forward_hook(lambda *a: calls.__setitem__("head", calls["head"] + 1))
+    with torch.no_grad():
+        ex.explain(torch.randn(2, 3, size, size))
+    assert calls == {"stem": 1, "head": 1}
+
+
+class _TinyNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv(x).mean((2, 3)))
+
+
+def _torchscript_target(tmp_path) -> TorchScriptAdapter:
+    path = tmp_path / "tiny.pt"
+    torch.jit.script(_TinyNet().eval()).save(str(path))
+    pre = Preprocessing(input_size=(32, 32), grayscale=True, mean=(0.5,) * 3, std=(0.25,) * 3)
+    return TorchScriptAdapter(torch.jit.load(str(path)), path, pre, ["a", "b", "c"])
+
+
+def test_torchscript_target_needs_a_timm_backbone(tmp_path) -> None:
+    target = _torchscript_target(tmp_path)
+    with pytest.raises(ConfigError, match="no intermediate features"):
+        build_explainer(target, SMALL)
+    backbone = tiny_timm("resnet10t", 32)
+    cfg = ExplainerConfig(backbone="timm:resnet10t", backbone_weights="unused.safetensors",
+                          stage_channels=16, fusion_channels=8, head_channels=4, embed_dim=8)
+    ex = build_explainer(target, cfg, backbone=backbone)
+    x = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        maps, logits = ex.explain(x)
+        expected = target.logits(x)
+    assert maps.shape == (2, 32, 32) and ex.config.num_classes == 3
+    torch.testing.assert_close(logits, expected)  # logits are the TARGET's, not the backbone's
+    assert ex.decoder.feature_channels == [64, 128, 256, 512]
+
+
+def test_backbone_input_is_renormalised(tmp_path) -> None:
+    target = _torchscript_target(tmp_path)
+    backbone = tiny_timm("resnet10t", 32)
+    cfg = ExplainerConfig(backbone="timm:resnet10t", backbone_weights="w", stage_channels=8,
+                          fusion_channels=8, head_channels=4, embed_dim=4)
+    ex = build_explainer(target, cfg, backbone=backbone)
+    x = torch.zeros(1, 1, 32, 32)  # grey 0.5 in the target's normalisation
+    xb = ex._to_backbone_input(x)
+    mean = torch.tensor(backbone.preprocessing.mean).view(1, 3, 1, 1)
+    std = torch.tensor(backbone.preprocessing.std).view(1, 3, 1, 1)
+    assert xb.shape == (1, 3, 32, 32)
+    torch.testing.assert_close(xb, ((0.5 - mean) / std).expand(1, 3, 32, 32))
+
+
+def test_config_round_trip_and_validation() -> None:
+    cfg = ExplainerConfig(feature_indices=[1, 2, 3, 4], input_size=(48, 64), num_classes=7)
+    again = ExplainerConfig.from_dict(cfg.to_dict())
+    assert again == cfg and again.input_size == (48, 64)
+    assert ExplainerConfig.paper().stage_channels == 256 and ExplainerConfig.paper().fusion_channels == 128
+    with pytest.raises(ConfigError, match="unknown keys"):
+        ExplainerConfig.from_dict({"stage_chanels": 3})
+    with pytest.raises(ConfigError, match="backbone"):
+        ExplainerConfig(backbone="resnet18")
+    with pytest.raises(ConfigError, match="fusion_channels"):
+        ExplainerConfig(fusion_channels=0)
+
+
+def test_explainer_is_an_explainer_over_the_adapter() -> None:
+    adapter = tiny_timm("resnet10t", 32)
+    ex = build_explainer(adapter, SMALL)
+    assert isinstance(ex, Explainer) and isinstance(ex.model, ModelAdapter) and ex.backbone is None
+    assert ex.to("cpu") is ex and ex.device == torch.device("cpu")
