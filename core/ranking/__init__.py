@@ -1,0 +1,15 @@
+"""Differentiable ranking: Gumbel-Sinkhorn soft permutations and rank-bucket transport plans."""
+from .buckets import hard_buckets, sinkhorn_buckets
+from .sinkhorn import (NORMALIZE_MODES, gumbel_sinkhorn, hard_permutation, log_sinkhorn,
+                       normalize_scores, sample_gumbel)
+
+__all__ = [
+    "NORMALIZE_MODES",
+    "gumbel_sinkhorn",
+    "hard_buckets",
+    "hard_permutation",
+    "log_sinkhorn",
+    "normalize_scores",
+    "sample_gumbel",
+    "sinkhorn_buckets",
+]

@@ -1,0 +1,266 @@
+"""Soft (differentiable) deletion / insertion curves and the L2R training loss (DESIGN.md section 2).
+
+Pipeline: raw map -> cell scores (average pool) -> soft ranking (Gumbel-Sinkhorn, or rank buckets)
+-> per-percentile soft deletion masks -> upsample, smooth, blend towards a reference -> target-class
+softmax probability of every blended image -> curves and trapezoid AUCs.
+
+Insertion is the least-important-first deletion (ranking by -score) read as insertion. With the
+same soft plan that image is exactly ``lerp(reference, x, deletion_mask)`` (the cell masks sum to
+1 over all ranks), so both curves share one plan and one mask per percentile.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import ConfigError
+from ..models.adapter import ModelAdapter
+from ..ranking import gumbel_sinkhorn, sinkhorn_buckets
+from .peak import peak_penalty
+from .references import REFERENCE_KINDS, gaussian_blur, make_reference
+
+RANKINGS = ("full", "buckets")
+MAX_FULL_CELLS = 4096  # the N x N plan: 64 x 64 cells is already 16.7 M numbers per image
+
+
+def _prefix_weights(percentiles: torch.Tensor, units: int) -> torch.Tensor:
+    """(P, units) weights w with (w @ rows)[p] = interpolated cumulative sum of the first p*units rows.
+
+    Row ``floor(p*units)`` enters with the fractional part, i.e. linear interpolation between
+    cumulative rows floor(pN) and floor(pN)+1 (clamped at N) of the zero-prefixed cumulative sum.
+    """
+    if percentiles.min() < 0 or percentiles.max() > 1:
+        raise ValueError("percentiles must lie in [0, 1]")
+    pos = percentiles.double() * units
+    idx = torch.arange(units, dtype=torch.float64, device=percentiles.device)
+    w = (pos[:, None] - idx[None, :]).clamp(0.0, 1.0)
+    return w.float()
+
+
+def soft_deletion_masks(perm: torch.Tensor, percentiles: torch.Tensor) -> torch.Tensor:
+    """(B, P, N) fraction of each cell deleted once a fraction p of the ranks is removed.
+
+    ``perm`` is a soft permutation (B, N ranks, N cells), row 0 = most important.
+    """
+    w = _prefix_weights(percentiles.to(perm.device), perm.shape[1]).to(perm.dtype)
+    return torch.einsum("pr,brn->bpn", w, perm)
+
+
+def bucket_deletion_masks(plan: torch.Tensor, percentiles: torch.Tensor) -> torch.Tensor:
+    """(B, P, N) deletion masks from a bucket plan (B, N cells, K buckets), bucket 0 first.
+
+    Each bucket holds 1/K of the cells, so percentile p removes p*K buckets (interpolated).
+    """
+    w = _prefix_weights(percentiles.to(plan.device), plan.shape[2]).to(plan.dtype)
+    return torch.einsum("pk,bnk->bpn", w, plan)
+
+
+@dataclass
+class SoftCurves:
+    """Soft curves over ``percentiles`` (P,). Deletion starts at the image's probability and
+    ends at the reference's; insertion the reverse. ``deleted_fraction`` (B, P) is the mean
+    mask per percentile: it equals p when the plan has converged (a convergence diagnostic)."""
+
+    percentiles: torch.Tensor
+    deletion: torch.Tensor
+    insertion: torch.Tensor
+    deletion_auc: torch.Tensor
+    insertion_auc: torch.Tensor
+    deleted_fraction: torch.Tensor
+
+    def detach(self) -> "SoftCurves":
+        return SoftCurves(*(getattr(self, f.name).detach() for f in fields(self)))
+
+
+def cell_scores(raw_map: torch.Tensor, grid: int | None) -> torch.Tensor:
+    """(B, G*G) float32 scores: ``raw_map`` (B, H, W) average-pooled to G x G (None: as is)."""
+    if raw_map.dim() != 3:
+        raise ValueError(f"raw_map must be (B, H, W), got {tuple(raw_map.shape)}")
+    m = raw_map.float()[:, None]
+    if grid is not None and tuple(m.shape[-2:]) != (grid, grid):
+        m = F.adaptive_avg_pool2d(m, grid)
+    return m.flatten(1)
+
+
+def _cell_masks(scores: torch.Tensor, percentiles: torch.Tensor, ranking: str, tau: float,
+                n_iters: int, noise: bool, generator: torch.Generator | None,
+                n_buckets: int, normalize: str) -> torch.Tensor:
+    if ranking == "full":
+        if scores.shape[1] > MAX_FULL_CELLS:
+            raise ConfigError(f"full ranking of {scores.shape[1]} cells is too large "
+                              f"(max {MAX_FULL_CELLS}); use ranking='buckets' or a smaller grid")
+        perm = gumbel_sinkhorn(scores, tau, n_iters, noise, generator, normalize)
+        return soft_deletion_masks(perm, percentiles)
+    if ranking == "buckets":
+        plan = sinkhorn_buckets(scores, min(n_buckets, scores.shape[1]), tau, n_iters, noise,
+                                generator, normalize)
+        return bucket_deletion_masks(plan, percentiles)
+    raise ConfigError(f"unknown ranking '{ranking}': choose one of {RANKINGS}")
+
+
+def _blend_probs(model: ModelAdapter, x: torch.Tensor, reference: torch.Tensor,
+                 masks: torch.Tensor, targets: torch.Tensor, smooth_sigma: float,
+                 batch_limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Target softmax probabilities of the deletion and insertion images, (B, P) each.
+
+    ``masks`` (B, P, g, g) are built into images chunk by chunk (``batch_limit`` images per model
+    call), so the B*P*2 full-size images never exist at once outside autograd's own needs.
+    """
+    b, p = masks.shape[:2]
+    h, w = x.shape[-2:]
+    flat = masks.reshape(b * p, 1, *masks.shape[-2:])
+    rows = b * p if batch_limit is None else max(1, batch_limit // 2)
+    ksize = 2 * math.ceil(3 * smooth_sigma) + 1  # +-3 sigma: the truncated tail is < 0.3 %
+    out_del, out_ins = [], []
+    for start in range(0, b * p, rows):
+        sl = slice(start, min(start + rows, b * p))
+        m = F.interpolate(flat[sl], size=(h, w), mode="nearest")
+        if smooth_sigma > 0:
+            m = gaussian_blur(m, ksize, smooth_sigma, padding="reflect")
+        img_idx = torch.arange(sl.start, sl.stop, device=x.device) // p
+        xs, refs, m = x[img_idx], reference[img_idx], m.to(x.dtype)
+        diff = refs - xs
+        imgs = torch.cat([xs + m * diff, refs - m * diff])  # deletion, then insertion
+        probs = model.logits(imgs).float().softmax(-1)
+        t = targets.to(probs.device)[img_idx].repeat(2)
+        picked = probs.gather(1, t[:, None])[:, 0]
+        out_del.append(picked[: len(img_idx)])
+        out_ins.append(picked[len(img_idx):])
+    return torch.cat(out_del).view(b, p), torch.cat(out_ins).view(b, p)
+
+
+def soft_curves(model: ModelAdapter, x: torch.Tensor, raw_map: torch.Tensor,
+                targets: torch.Tensor, *, grid: int | None, reference: torch.Tensor,
+                tau: float = 1.0, n_iters: int = 30, n_percentiles: int = 16,
+                noise: bool = True, generator: torch.Generator | None = None,
+                smooth_sigma: float = 1.0, ranking: str = "full", n_buckets: int = 32,
+                normalize: str = "none", batch_limit: int | None = None) -> SoftCurves:
+    """Soft deletion and insertion curves of ``raw_map`` (B, H, W) for images ``x`` (B, C, H, W).
+
+    ``grid``: the map is average-pooled to grid x grid cells (None: ranked at its own
+    resolution, for ``ranking='buckets'``). ``reference`` (B, C, H, W) is what deleted cells
+    become (see ``references.make_reference``). ``targets`` (B,) are class indices. Model calls
+    take at most ``batch_limit`` images (None: all B * P * 2 at once). Differentiable w.r.t.
+    ``raw_map`` when the model is.
+    """
+    if x.dim() != 4 or reference.shape != x.shape or raw_map.shape[0] != x.shape[0]:
+        raise ValueError("x and reference must be (B, C, H, W) and raw_map (B, H, W)")
+    if n_percentiles < 2:
+        raise ValueError("n_percentiles must be at least 2")
+    scores = cell_scores(raw_map, grid)
+    pct = torch.linspace(0.0, 1.0, n_percentiles, device=scores.device)
+    masks = _cell_masks(scores, pct, ranking, tau, n_iters, noise, generator, n_buckets, normalize)
+    side = (raw_map.shape[-2], raw_map.shape[-1]) if grid is None else (grid, grid)
+    dele, ins = _blend_probs(model, x, reference, masks.view(*masks.shape[:2], *side),
+                             targets, smooth_sigma, batch_limit)
+    pct_c = pct.to(dele.device)
+    return SoftCurves(pct_c, dele, ins, torch.trapezoid(dele, pct_c, dim=-1),
+                      torch.trapezoid(ins, pct_c, dim=-1), masks.mean(-1).to(dele.device))
+
+
+@dataclass
+class SoftLossConfig:
+    """Settings of the soft deletion/insertion loss; defaults are the L2R paper's."""
+
+    grid_min: int = 7
+    grid_max: int = 28
+    tau_start: float = 1.0
+    tau_end: float = 0.3
+    n_iters: int = 30
+    n_percentiles: int = 16
+    references: tuple[str, ...] = ("black", "mean", "blur")
+    blur_size: int = 37
+    blur_sigma: float = 37.0
+    smooth_sigma: float = 1.0
+    w_del: float = 1.0
+    w_ins: float = 1.0
+    w_peak: float = 0.0025
+    peak_window: int = 15
+    ranking: str = "full"
+    n_buckets: int = 32
+    bucket_resolution: int = 56  # cells per side ranked by 'buckets'
+    normalize: str = "none"  # see ranking.sinkhorn: raw scores, their scale is learned
+
+    def __post_init__(self) -> None:
+        self.references = tuple(self.references)
+        if not 1 <= self.grid_min <= self.grid_max:
+            raise ConfigError("need 1 <= grid_min <= grid_max")
+        if self.tau_start <= 0 or self.tau_end <= 0:
+            raise ConfigError("tau_start and tau_end must be positive")
+        if self.ranking not in RANKINGS:
+            raise ConfigError(f"ranking must be one of {RANKINGS}")
+        bad = [r for r in self.references if r not in REFERENCE_KINDS]
+        if bad or not self.references:
+            raise ConfigError(f"references must be a non-empty subset of {REFERENCE_KINDS}")
+        if self.n_percentiles < 2 or self.n_iters < 0 or self.peak_window % 2 == 0:
+            raise ConfigError("need n_percentiles >= 2, n_iters >= 0 and an odd peak_window")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["references"] = list(self.references)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SoftLossConfig":
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown soft-loss settings: {sorted(unknown)}")
+        return cls(**d)
+
+    def tau_at(self, step: int, total: int) -> float:
+        """Linear anneal: tau_start at step 0, tau_end at step ``total`` (and after)."""
+        frac = 1.0 if total <= 0 else min(max(step / total, 0.0), 1.0)
+        return self.tau_start + (self.tau_end - self.tau_start) * frac
+
+    def sample_grid(self, generator: torch.Generator | None = None) -> int:
+        """Grid size drawn uniformly from [grid_min, grid_max], both included."""
+        dev = generator.device if generator is not None else "cpu"
+        return int(torch.randint(self.grid_min, self.grid_max + 1, (1,), generator=generator,
+                                 device=dev))
+
+    def sample_reference(self, generator: torch.Generator | None = None) -> str:
+        dev = generator.device if generator is not None else "cpu"
+        i = int(torch.randint(len(self.references), (1,), generator=generator, device=dev))
+        return self.references[i]
+
+
+def soft_rank_loss(model: ModelAdapter, x: torch.Tensor, raw_map: torch.Tensor,
+                   targets: torch.Tensor, config: SoftLossConfig | None = None, *,
+                   tau: float | None = None, grid: int | None = None,
+                   reference: torch.Tensor | str | None = None,
+                   noise: bool = True, generator: torch.Generator | None = None,
+                   batch_limit: int | None = None) -> tuple[torch.Tensor, SoftCurves]:
+    """w_del * AUC_del + w_ins * (1 - AUC_ins) + w_peak * peak_penalty(raw_map), batch-averaged.
+
+    Unset arguments come from ``config``: ``tau`` = tau_start (trainers pass
+    ``config.tau_at(step, total)``); ``grid`` = ``config.sample_grid(generator)`` for 'full'
+    ranking, ``bucket_resolution`` for 'buckets'; ``reference`` = a kind drawn from
+    ``config.references`` (a kind name or a ready (B, C, H, W) tensor may be given).
+    Returns the scalar loss and the curves (still attached to the graph).
+    """
+    cfg = config or SoftLossConfig()
+    if raw_map.requires_grad and torch.is_grad_enabled() and not model.supports_grad:
+        raise ConfigError(f"{model.name}: the soft loss needs a differentiable (torch) model")
+    if grid is None:  # buckets: never rank more cells than the map has pixels
+        grid = (cfg.sample_grid(generator) if cfg.ranking == "full"
+                else min(cfg.bucket_resolution, *raw_map.shape[-2:]))
+    if reference is None:
+        reference = cfg.sample_reference(generator)
+    if isinstance(reference, str):
+        reference = make_reference(reference, x, model.preprocessing, cfg.blur_size,
+                                   cfg.blur_sigma)
+    curves = soft_curves(model, x, raw_map, targets, grid=grid, reference=reference.detach(),
+                         tau=cfg.tau_start if tau is None else tau, n_iters=cfg.n_iters,
+                         n_percentiles=cfg.n_percentiles, noise=noise, generator=generator,
+                         smooth_sigma=cfg.smooth_sigma, ranking=cfg.ranking,
+                         n_buckets=cfg.n_buckets, normalize=cfg.normalize,
+                         batch_limit=batch_limit)
+    loss = (cfg.w_del * curves.deletion_auc.mean()
+            + cfg.w_ins * (1.0 - curves.insertion_auc).mean())
+    if cfg.w_peak:
+        loss = loss + cfg.w_peak * peak_penalty(raw_map, cfg.peak_window).to(loss.device)
+    return loss, curves
