@@ -109,13 +109,19 @@ def _read_sidecar(weights: Path) -> dict[str, Any]:
     return {}
 
 
-def build_timm_model(arch: str, state: dict[str, torch.Tensor], source: str, args: dict[str, Any]) -> nn.Module:
+def check_architecture(arch: str, source: str) -> None:
     import timm
 
-    if arch not in timm.list_models():
+    if not timm.is_model(arch):
         close = [m for m in timm.list_models() if arch.split("_")[0] in m][:5]
         hint = f" Similar names: {', '.join(close)}." if close else ""
         raise ModelLoadError(f"{source}: unknown timm architecture '{arch}'.{hint} Check the name with timm.list_models().")
+
+
+def build_timm_model(arch: str, state: dict[str, torch.Tensor], source: str, args: dict[str, Any]) -> nn.Module:
+    import timm
+
+    check_architecture(arch, source)
     model = timm.create_model(arch, pretrained=False, **args)
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
@@ -147,6 +153,7 @@ def load_timm(
 ) -> TimmAdapter:
     """A timm architecture with a local weights file; classes and sizes come from the weights."""
     wpath = Path(weights)
+    check_architecture(arch, str(wpath))
     state = load_state_dict(wpath)
     sidecar = _read_sidecar(wpath)
     args = infer_model_args(arch, state)
