@@ -1,0 +1,139 @@
+"""Menus and toolbar of the main window, and the hooks for optional modules (export, wizard)."""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QMenu, QStyle, QToolBar
+
+# Optional windows written separately; each module provides ``open_dialog(main_window)``.
+OPTIONAL = {
+    "export": ("l2r_desktop.export_dialog", "Export folder...",
+               "Batch-export heatmaps, overlays and a metrics table for a whole folder."),
+    "wizard": ("l2r_desktop.wizard", "Fine-tune explainer...",
+               "Train an explainer for the loaded model on your own image folder."),
+}
+
+
+def module_available(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+@dataclass
+class Actions:
+    open_images: QAction
+    open_folder: QAction
+    recent_menu: QMenu
+    export: QAction
+    quit: QAction
+    load_model: QAction
+    load_demo: QAction
+    load_explainer: QAction
+    devices: dict[str, QAction]
+    show_overlay: QAction
+    previous: QAction
+    next: QAction
+    refine: QAction
+    wizard: QAction
+    about: QAction
+
+
+def _action(win: QMainWindow, text: str, slot: Callable[..., Any], shortcuts: tuple[Any, ...] = (),
+            tip: str = "", icon: QStyle.StandardPixmap | None = None) -> QAction:
+    act = QAction(text, win)
+    if shortcuts:
+        act.setShortcuts([QKeySequence(s) for s in shortcuts])
+    if tip:
+        act.setToolTip(tip)
+        act.setStatusTip(tip)
+    if icon is not None:
+        act.setIcon(win.style().standardIcon(icon))
+    act.triggered.connect(lambda *_: slot())
+    return act
+
+
+def optional_action(win: QMainWindow, key: str, open_module: Callable[[str], None]) -> QAction:
+    module, text, tip = OPTIONAL[key]
+    act = _action(win, text, lambda: open_module(module), tip=tip)
+    if not module_available(module):
+        act.setEnabled(False)
+        act.setToolTip(f"Not available in this build yet ({module.replace('.', '/')}.py is missing).")
+    return act
+
+
+def build_menus(win: Any) -> Actions:
+    """``win`` is the MainWindow; its slots are the actions' targets."""
+    sp = QStyle.StandardPixmap
+    a = Actions(
+        open_images=_action(win, "Open images...", win.ask_open_images, (QKeySequence.StandardKey.Open,),
+                            "Open one or several images", sp.SP_DialogOpenButton),
+        open_folder=_action(win, "Open folder...", win.ask_open_folder, ("Ctrl+Shift+O",),
+                            "Open every image in a folder", sp.SP_DirOpenIcon),
+        recent_menu=QMenu("Recent folders", win),
+        export=optional_action(win, "export", win.open_optional),
+        quit=_action(win, "Quit", win.close, (QKeySequence.StandardKey.Quit,)),
+        load_model=_action(win, "Load model...", win.ask_load_model, ("Ctrl+M",),
+                           "Load a demo, timm, TorchScript or ONNX model", sp.SP_ComputerIcon),
+        load_demo=_action(win, "Load demo model", win.models.load_demo, (), "EfficientNet-Lite0 (ImageNet)"),
+        load_explainer=_action(win, "Load explainer...", win.ask_load_explainer, ("Ctrl+E",),
+                               "Load a trained L2R explainer for the current model"),
+        devices={},
+        show_overlay=_action(win, "Show heatmap", lambda: None, ("H",)),
+        previous=_action(win, "Previous image", win.images.previous, ("Left", "PgUp"),
+                         "Previous image (Left, Page Up)", sp.SP_ArrowBack),
+        next=_action(win, "Next image", win.images.next, ("Right", "PgDown"),
+                     "Next image (Right, Page Down)", sp.SP_ArrowForward),
+        refine=_action(win, "Refine map", win.start_refine, ("Ctrl+R",), "Test-time refinement", sp.SP_MediaPlay),
+        wizard=optional_action(win, "wizard", win.open_optional),
+        about=_action(win, "About", win.show_about),
+    )
+    a.show_overlay.setCheckable(True)
+    a.show_overlay.triggered.disconnect()
+    a.show_overlay.toggled.connect(win.view.set_overlay_visible)
+    bar = win.menuBar()
+    file = bar.addMenu("&File")
+    file.setToolTipsVisible(True)
+    for item in (a.open_images, a.open_folder):
+        file.addAction(item)
+    file.addMenu(a.recent_menu)
+    file.addSeparator()
+    file.addAction(a.export)
+    file.addSeparator()
+    file.addAction(a.quit)
+    model = bar.addMenu("&Model")
+    model.setToolTipsVisible(True)
+    for item in (a.load_model, a.load_demo, a.load_explainer):
+        model.addAction(item)
+    device = bar.addMenu("&Device")
+    device.setToolTipsVisible(True)
+    group = QActionGroup(win)
+    for key, text in (("auto", "Automatic (CUDA if available)"), ("cpu", "CPU"), ("cuda", "CUDA GPU")):
+        act = QAction(text, win, checkable=True)
+        act.triggered.connect(lambda _=False, k=key: win.models.set_device(k))
+        group.addAction(act)
+        device.addAction(act)
+        a.devices[key] = act
+    if not win.models.cuda_available():
+        a.devices["cuda"].setEnabled(False)
+        a.devices["cuda"].setToolTip("No usable NVIDIA GPU (or a CPU-only PyTorch) on this computer.")
+    view = bar.addMenu("&View")
+    for item in (a.show_overlay, a.previous, a.next):
+        view.addAction(item)
+    tools = bar.addMenu("&Tools")
+    tools.setToolTipsVisible(True)
+    tools.addAction(a.refine)
+    tools.addAction(a.wizard)
+    bar.addMenu("&Help").addAction(a.about)
+    tb = QToolBar("Main", win)
+    tb.setObjectName("mainToolbar")
+    tb.setMovable(False)
+    for item in (a.open_images, a.open_folder, a.previous, a.next, a.load_model, a.refine):
+        tb.addAction(item)
+    win.addToolBar(tb)
+    return a

@@ -1,0 +1,123 @@
+"""Entry point: ``l2r-desktop`` / ``python -m l2r_desktop``.
+
+  l2r-desktop [IMAGE_OR_FOLDER ...]    open the window on the offline demo (or on these paths)
+  l2r-desktop --self-test              load the demo, explain one sample offscreen, exit 0 if it worked
+  l2r-desktop --screenshot out.png     save a picture of the window once the first map is shown, exit
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="l2r-desktop", description="L2R Inspector: audit image classifiers.")
+    p.add_argument("paths", nargs="*", help="images or folders to open (default: the bundled sample photos)")
+    p.add_argument("--self-test", action="store_true", help="explain one sample offscreen and exit (0 = ok)")
+    p.add_argument("--screenshot", metavar="PNG", help="save the window after the first explanation, then exit")
+    p.add_argument("--methods", metavar="A,B", help="methods to show first, e.g. gradcam,ig (the first is the main one)")
+    p.add_argument("--settings", metavar="INI", help="use this settings file instead of the user's")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds --self-test/--screenshot may take")
+    p.add_argument("--size", default="1360x900", help="window size for --screenshot, WIDTHxHEIGHT")
+    return p.parse_args(list(argv) if argv is not None else None)
+
+
+def _select_methods(window: "object", methods: str) -> None:
+    """Apply --methods once the model's method list is known."""
+    names = [m.strip() for m in methods.split(",") if m.strip()]
+    vm = window.explain  # type: ignore[attr-defined]
+
+    def apply(_: object = None) -> None:
+        vm.methodsChanged.disconnect(apply)
+        if names:
+            vm.set_compare(names[1:])
+            vm.set_primary(names[0])
+
+    vm.methodsChanged.connect(apply)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.self_test:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName("L2R")
+    app.setApplicationName("Inspector")
+    import torch
+
+    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+    from .main_window import MainWindow
+    from .settings import AppSettings
+
+    settings = AppSettings(args.settings) if args.settings else AppSettings()
+    window = MainWindow(settings)
+    if args.screenshot:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+        window.resize(w, h)
+    if args.methods:
+        _select_methods(window, args.methods)
+    window.show()
+    started = time.perf_counter()
+    outcome = {"code": 0}
+    if args.self_test or args.screenshot:
+        from . import dialogs
+
+        # unattended: report problems on stderr instead of waiting for a click
+        dialogs.show_error = lambda parent, title, message, details="": print(  # type: ignore[assignment]
+            f"error dialog: {title}: {message}", file=sys.stderr)
+        _watch_first_result(window, app, args, started, outcome)
+    window.start_demo(args.paths or None)
+    code = app.exec()
+    return outcome["code"] if (args.self_test or args.screenshot) else int(code)
+
+
+def _watch_first_result(window: "object", app: "object", args: argparse.Namespace, started: float,
+                        outcome: dict[str, int]) -> None:
+    """Exit once the first map and its curves are on screen (or on an error / the timeout)."""
+    from PySide6.QtCore import QTimer
+
+    w = window  # type: ignore[assignment]
+
+    def finish(code: int, message: str) -> None:
+        outcome["code"] = code
+        print(message, flush=True)
+        w.close()  # type: ignore[attr-defined]
+        app.quit()  # type: ignore[attr-defined]
+
+    def on_first() -> None:
+        seconds = time.perf_counter() - started
+        keys = w.heatmap.panel_keys()  # type: ignore[attr-defined]
+        curves = w.curves.legend_labels("deletion")  # type: ignore[attr-defined]
+        if not keys or not curves:
+            finish(1, f"self-test FAILED: heatmap {keys}, curves {curves}")
+            return
+        msg = f"first explanation shown after {seconds:.2f} s: maps {keys}; deletion legend {curves}"
+        if args.screenshot:
+            # let the last layout and paint settle, then grab the window
+            QTimer.singleShot(600, lambda: (_save(w, args.screenshot), finish(0, msg + f"; saved {args.screenshot}")))
+        else:
+            finish(0, "self-test ok: " + msg)
+
+    def on_error(title: str, message: str, *_: object) -> None:
+        finish(1, f"self-test FAILED: {title}: {message}")
+
+    w.explain.firstShown.connect(on_first)  # type: ignore[attr-defined]
+    w.explain.error.connect(on_error)  # type: ignore[attr-defined]
+    w.models.loadFailed.connect(on_error)  # type: ignore[attr-defined]
+    QTimer.singleShot(int(args.timeout * 1000), lambda: finish(2, f"self-test FAILED: nothing shown in {args.timeout} s"))
+
+
+def _save(window: "object", path: str) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    window.grab().save(path)  # type: ignore[attr-defined]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

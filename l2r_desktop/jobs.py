@@ -1,0 +1,247 @@
+"""The work the window runs in the background, as plain functions and generators (no Qt).
+
+Each job takes a ``CancelToken``-like progress object and is handed to ``workers.JobRunner``.
+Generators yield stages (image, map, curves, refine step) so the window updates progressively.
+"""
+from __future__ import annotations
+
+import importlib.util
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from l2r_core.attribution.registry import attribute, get_method
+from l2r_core.errors import ConfigError, ModelLoadError
+from l2r_core.images import load_image
+from l2r_core.metrics.hard import CurveResult, deletion_insertion, perturbed_batch, pixel_ranks
+from l2r_core.metrics.protocols import Protocol, get_protocol
+from l2r_core.metrics.references import gaussian_blur, make_reference
+from l2r_core.models.adapter import ModelAdapter
+from l2r_core.pipeline import prepare, top_predictions
+from l2r_core.progress import Progress
+
+from .viewmodels.state import REFINED, ImageState, MethodResult
+
+L2R = "l2r"  # the learned explainer's method name
+
+
+def refine_available() -> bool:
+    """Test-time refinement ships in l2r_core.explainer.refine (optional until it exists)."""
+    try:
+        return importlib.util.find_spec("l2r_core.explainer.refine") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def resolve_device(choice: str) -> str:
+    """'auto' -> cuda when a GPU is usable, else cpu."""
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("CUDA was selected but no usable NVIDIA GPU was found. Choose CPU in the Device menu.")
+    return choice
+
+
+# -- model -----------------------------------------------------------------------------------
+@dataclass
+class LoadedModel:
+    model: ModelAdapter
+    spec: str
+    explainer: Any = None  # l2r_core.explainer.Explainer
+    explainer_path: str = ""
+    notes: tuple[str, ...] = ()
+
+
+def load_model_job(spec: str, weights: str | None, device: str, explainer_path: str | None,
+                   progress: Progress, *, optional_explainer: bool = False) -> LoadedModel:
+    """Load a model (and an explainer for it) on ``device``. With ``optional_explainer`` a missing
+    or refused explainer becomes a note instead of an error (the demo's fallback)."""
+    from l2r_core.models.loading import load_model
+
+    progress.step(0, 2, f"loading {spec}")
+    model = load_model(spec, weights or None, device=resolve_device(device))
+    progress.step(1, 2, "model loaded")
+    loaded = LoadedModel(model, spec)
+    if explainer_path:
+        try:
+            loaded.explainer = load_explainer_job(model, explainer_path, progress)
+            loaded.explainer_path = str(explainer_path)
+        except (ModelLoadError, ConfigError, FileNotFoundError) as exc:
+            if not optional_explainer:
+                raise
+            loaded.notes = (f"explainer not loaded ({exc})",)
+    progress.step(2, 2, "ready")
+    return loaded
+
+
+def load_explainer_job(model: ModelAdapter, path: str | Path, progress: Progress) -> Any:
+    from l2r_core.explainer import load_explainer
+
+    progress.step(0, 1, "loading explainer")
+    explainer = load_explainer(path, model)
+    explainer.to(model.device)
+    explainer.eval()
+    return explainer
+
+
+def move_model_job(loaded: LoadedModel, device: str, progress: Progress) -> LoadedModel:
+    progress.step(0, 1, f"moving model to {device}")
+    loaded.model.to(resolve_device(device))
+    if loaded.explainer is not None:
+        loaded.explainer.to(loaded.model.device)
+    return loaded
+
+
+# -- explanation -----------------------------------------------------------------------------
+@dataclass
+class ImageStage:
+    state: ImageState
+    x: torch.Tensor  # (1,C,H,W) on the model's device
+
+
+@dataclass
+class MapStage:
+    result: MethodResult
+
+
+@dataclass
+class CurveStage:
+    key: str
+    curves: CurveResult
+
+
+def display_array(model: ModelAdapter, x: torch.Tensor) -> np.ndarray:
+    """Normalised (1,C,H,W) -> (H,W,3) uint8 as the model sees it (grey models shown grey)."""
+    img = model.preprocessing.denormalize(x[0].detach().float().cpu())
+    if img.shape[0] == 1:
+        img = img.expand(3, -1, -1)
+    return (img.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+
+
+def compute_map(model: ModelAdapter, explainer: Any, method: str, x: torch.Tensor, target: int,
+                progress: Progress, **options: Any) -> np.ndarray:
+    """One method's raw (H,W) map. ``l2r`` runs the loaded explainer (one forward pass)."""
+    info = None
+    try:
+        info = get_method(method)
+    except ConfigError:
+        if method != L2R:
+            raise
+    needs_explainer = method == L2R or (info is not None and info.needs_explainer)
+    if needs_explainer and explainer is None:
+        raise ConfigError(f"{method} needs a trained explainer for {model.name}. Load one with "
+                          f"Model > Load explainer..., or pick another method.")
+    if method == L2R and info is None:
+        with torch.no_grad():
+            maps, _ = explainer.explain(x, torch.tensor([target], device=x.device))
+    elif needs_explainer:
+        maps = attribute(method, model, x, [target], progress=progress, explainer=explainer, **options)
+    else:
+        maps = attribute(method, model, x, [target], progress=progress, **options)
+    return maps[0].detach().float().cpu().numpy()
+
+
+class CheckOnly:
+    """Progress that only forwards cancellation (sub-steps must not move the caller's bar)."""
+
+    def __init__(self, inner: Progress) -> None:
+        self._inner = inner
+
+    @property
+    def cancelled(self) -> bool:
+        return bool(self._inner.cancelled)
+
+    def step(self, done: int, total: int, message: str = "") -> None:
+        if self._inner.cancelled:
+            from l2r_core.errors import Cancelled
+
+            raise Cancelled()
+
+
+def curves_for(model: ModelAdapter, x: torch.Tensor, raw: np.ndarray, target: int,
+               protocol: str | Protocol, progress: Progress) -> CurveResult:
+    maps = torch.as_tensor(raw, dtype=torch.float32)[None].to(x.device)
+    return deletion_insertion(model, x, maps, [target], protocol=protocol, batch_limit=64,
+                              progress=CheckOnly(progress))
+
+
+def explain_job(loaded: LoadedModel, path: Path, methods: Sequence[tuple[str, str]], target: int | None,
+                protocol: str, progress: Progress, cached: dict[str, MethodResult] | None = None
+                ) -> Iterator[ImageStage | MapStage | CurveStage]:
+    """Image -> predictions -> for each (method, title): map, then its curves. ``cached`` maps
+    (already computed for this image, model and target) are reused: only their curves are redone."""
+    model, cached = loaded.model, cached or {}
+    total = 1 + 2 * len(methods)
+    progress.step(0, total, f"reading {path.name}")
+    prep = prepare(model, load_image(path))
+    preds = top_predictions(model, prep.x, k=5)
+    tgt = int(preds[0].index if target is None else target)
+    name = model.class_names[tgt] if 0 <= tgt < model.num_classes else str(tgt)
+    yield ImageStage(ImageState(Path(path), display_array(model, prep.x), preds, tgt, name), prep.x)
+    done = 1
+    for method, title in methods:
+        progress.step(done, total, f"{title}: map")
+        result = cached.get(method)
+        if result is None:
+            start = time.perf_counter()
+            raw = compute_map(model, loaded.explainer, method, prep.x, tgt, CheckOnly(progress))
+            result = MethodResult.from_map(method, title, raw, time.perf_counter() - start)
+        yield MapStage(result)
+        progress.step(done + 1, total, f"{title}: deletion/insertion curves")
+        yield CurveStage(method, curves_for(model, prep.x, result.raw, tgt, protocol, progress))
+        done += 2
+    progress.step(total, total, "done")
+
+
+# -- refinement ------------------------------------------------------------------------------
+@dataclass
+class RefineUpdate:
+    step: int
+    total: int
+    loss: float
+    result: MethodResult
+
+
+def refine_job(loaded: LoadedModel, x: torch.Tensor, target: int, initial: MethodResult, steps: int,
+               protocol: str, progress: Progress) -> Iterator[RefineUpdate]:
+    """Test-time refinement of ``initial``; after every step the refined map and its hard curves."""
+    if not loaded.model.supports_grad:
+        raise ConfigError(f"Refinement needs gradients, which {loaded.model.name} ({loaded.model.kind}) "
+                          f"cannot give. Load the torch model instead of the ONNX file.")
+    from l2r_core.explainer.refine import refine
+
+    title = f"{initial.title} + refine"
+    start = time.perf_counter()
+    init = torch.as_tensor(initial.raw, dtype=torch.float32, device=x.device)
+    for st in refine(loaded.model, x, target, init, steps=steps, progress=progress):
+        raw = st.map.detach().float().cpu().numpy()
+        result = MethodResult.from_map(REFINED, title, raw, time.perf_counter() - start,
+                                       note=f"step {st.step}/{st.total}")
+        result.curves = curves_for(loaded.model, x, raw, target, protocol, progress)
+        yield RefineUpdate(int(st.step), int(st.total), float(st.loss), result)
+
+
+# -- hover preview ---------------------------------------------------------------------------
+def perturbed_image(model: ModelAdapter, x: torch.Tensor, raw: np.ndarray, protocol: str | Protocol,
+                    kind: str, step: int) -> np.ndarray:
+    """The image the model saw at curve point ``step`` of deletion or insertion, as (H,W,3) uint8."""
+    proto = get_protocol(protocol)
+    _, _, h, w = x.shape
+    counts = proto.fractions_count(h * w)
+    step = max(0, min(int(step), len(counts) - 1))
+    maps = torch.as_tensor(raw, dtype=torch.float32, device=x.device)[None]
+    ranks = pixel_ranks(maps)[0]
+    ref = proto.deletion_reference if kind == "deletion" else proto.insertion_start
+    if ref == "zero":
+        sub = torch.zeros_like(x)
+    elif ref == "blur":
+        sub = gaussian_blur(x, proto.blur_size, proto.blur_sigma)
+    else:
+        sub = make_reference(ref, x, model.preprocessing)
+    with torch.no_grad():
+        img = perturbed_batch(x[0], ranks, [counts[step]], sub[0], kind == "insertion")
+    return display_array(model, img)

@@ -1,0 +1,277 @@
+"""The inspection window: lays out the widgets and connects them to the view-models.
+
+Widgets only display view-model state and forward user actions; all work runs in the one
+JobRunner (workers.py); every dialog goes through dialogs.py.
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QLabel, QMainWindow, QProgressBar, QSplitter, QVBoxLayout, QWidget
+
+from . import dialogs
+from .actions import build_menus
+from .settings import AppSettings
+from .viewmodels.explain import ExplainViewModel
+from .viewmodels.images import ImageListViewModel
+from .viewmodels.model import ModelViewModel
+from .viewmodels.state import ImageState, ModelInfo
+from .viewmodels.view_options import ViewOptionsViewModel
+from .widgets.controls import DisplayControls, MethodControls, RefineControls
+from .widgets.curves_view import CurvesView
+from .widgets.heatmap_view import HeatmapView
+from .widgets.model_dialog import ExplainerDialog, ModelDialog
+from .widgets.predictions import PredictionsView
+from .widgets.thumbnails import ThumbnailStrip
+from .workers import JobRunner
+
+
+def sample_folder() -> Path:
+    from l2r_resources import resource_path
+
+    return resource_path("samples")
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: AppSettings, runner: JobRunner | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("L2R Inspector")
+        self.settings = settings
+        self.runner = runner or JobRunner(self)
+        self.models = ModelViewModel(self.runner, settings, self)
+        self.images = ImageListViewModel(settings, self)
+        self.explain = ExplainViewModel(self.runner, self.models, settings, self)
+        self.view = ViewOptionsViewModel(settings, self)
+        self._build_widgets()
+        self.actions = build_menus(self)
+        self._build_status_bar()
+        self._connect()
+        self._apply_view_options()
+        self._refresh_recent()
+        self.setAcceptDrops(True)
+        self.resize(QSize(1360, 900))
+        if (geometry := settings.geometry()) is not None:
+            self.restoreGeometry(geometry)
+
+    # -- construction ----------------------------------------------------------------------
+    def _build_widgets(self) -> None:
+        self.heatmap = HeatmapView()
+        self.predictions = PredictionsView()
+        self.method_controls = MethodControls()
+        self.display_controls = DisplayControls()
+        self.refine_controls = RefineControls()
+        self.curves = CurvesView()
+        self.thumbnails = ThumbnailStrip()
+        side = QWidget()
+        side_box = QVBoxLayout(side)
+        side_box.setContentsMargins(6, 0, 0, 0)
+        side_box.addWidget(self.predictions, 2)
+        side_box.addWidget(self.method_controls, 2)
+        side_box.addWidget(self.display_controls)
+        side_box.addWidget(self.refine_controls)
+        side.setMinimumWidth(320)
+        side.setMaximumWidth(420)
+        top = QSplitter(Qt.Orientation.Horizontal)
+        top.addWidget(self.heatmap)
+        top.addWidget(side)
+        top.setStretchFactor(0, 3)
+        top.setStretchFactor(1, 1)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(top)
+        self.splitter.addWidget(self.curves)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        central = QWidget()
+        box = QVBoxLayout(central)
+        box.setContentsMargins(6, 6, 6, 6)
+        box.addWidget(self.splitter, 1)
+        box.addWidget(self.thumbnails)
+        self.setCentralWidget(central)
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.model_label = QLabel("model: loading...")
+        self.device_label = QLabel("device: -")
+        self.time_label = QLabel("last explanation: -")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(180)
+        self.progress.setVisible(False)
+        for w in (self.progress, self.model_label, self.device_label, self.time_label):
+            bar.addPermanentWidget(w)
+
+    def _connect(self) -> None:
+        m, e, i, v = self.models, self.explain, self.images, self.view
+        m.modelChanged.connect(self._on_model)
+        m.loadFailed.connect(self._on_load_failed)
+        m.status.connect(self.show_status)
+        m.loadingChanged.connect(lambda busy, what: busy and self.model_label.setText(f"model: loading {what}..."))
+        m.deviceChanged.connect(self._on_device_choice)
+        i.listChanged.connect(self.thumbnails.set_paths)
+        i.currentChanged.connect(self._on_current_image)
+        i.recentFoldersChanged.connect(lambda _: self._refresh_recent())
+        i.error.connect(self.show_error)
+        self.thumbnails.indexChosen.connect(i.select)
+        e.methodsChanged.connect(self.method_controls.set_choices)
+        e.selectionChanged.connect(self.method_controls.set_selection)
+        e.imageChanged.connect(self._on_image_state)
+        e.resultsChanged.connect(self.heatmap.set_results)
+        e.resultsChanged.connect(self.curves.set_results)
+        e.curvesChanged.connect(self.curves.set_results)
+        e.protocolChanged.connect(self.curves.set_protocol)
+        e.status.connect(self.show_status)
+        e.error.connect(self.show_error)
+        e.progress.connect(self._on_progress)
+        e.busyChanged.connect(lambda busy: self.progress.setVisible(busy))
+        e.explained.connect(lambda s: self.time_label.setText(f"last explanation: {s:.2f} s"))
+        e.refineAvailabilityChanged.connect(self._on_refine_available)
+        e.refineRunningChanged.connect(self.refine_controls.set_running)
+        e.refineProgress.connect(self.refine_controls.set_progress)
+        self.method_controls.primaryChosen.connect(e.set_primary)
+        self.method_controls.compareChosen.connect(e.set_compare)
+        self.predictions.classClicked.connect(e.set_target)
+        self.curves.protocolChosen.connect(e.set_protocol)
+        self.curves.pointHovered.connect(self._on_curve_hover)
+        self.refine_controls.refineClicked.connect(self._on_refine_clicked)
+        self.refine_controls.cancelClicked.connect(e.cancel_refine)
+        self.display_controls.colormapChosen.connect(v.set_colormap)
+        self.display_controls.opacityChosen.connect(v.set_opacity)
+        self.display_controls.overlayToggled.connect(v.set_overlay_visible)
+        v.colormapChanged.connect(lambda _: self._apply_view_options())
+        v.opacityChanged.connect(lambda _: self._apply_view_options())
+        v.overlayVisibleChanged.connect(lambda _: self._apply_view_options())
+        self.heatmap.hovered.connect(lambda text: text and self.statusBar().showMessage(text, 4000))
+
+    def _apply_view_options(self) -> None:
+        v = self.view
+        self.heatmap.set_colormap(v.colormap)
+        self.heatmap.set_opacity(v.opacity)
+        self.heatmap.set_overlay_visible(v.overlay_visible)
+        self.display_controls.set_values(v.colormap, v.opacity, v.overlay_visible)
+        act = getattr(self, "actions", None)
+        if act is not None and act.show_overlay.isChecked() != v.overlay_visible:
+            act.show_overlay.blockSignals(True)
+            act.show_overlay.setChecked(v.overlay_visible)
+            act.show_overlay.blockSignals(False)
+        self.curves.set_protocol(self.explain.protocol)
+        self._on_device_choice(self.models.device_choice)
+
+    # -- starting points -------------------------------------------------------------------
+    def start_demo(self, paths: list[str] | None = None) -> None:
+        """The offline demo: demo-cnn (+ its explainer when bundled) on the sample photos."""
+        self.models.load_demo()
+        self.images.open(paths or [str(sample_folder())])
+
+    def open_paths(self, paths: list[str]) -> bool:
+        return self.images.open(paths)
+
+    # -- user actions (menus, toolbar) -----------------------------------------------------
+    def ask_open_images(self) -> None:
+        files = dialogs.ask_open_images(self, self.images.last_folder())
+        if files:
+            self.images.open(files)
+
+    def ask_open_folder(self) -> None:
+        folder = dialogs.ask_open_folder(self, self.images.last_folder())
+        if folder:
+            self.images.open([folder])
+
+    def ask_load_model(self) -> None:
+        dialogs.run_dialog(ModelDialog(self.models, self, self.images.last_folder()))
+
+    def ask_load_explainer(self) -> None:
+        dialogs.run_dialog(ExplainerDialog(self.models, self, self.images.last_folder()))
+
+    def start_refine(self) -> None:
+        self.explain.refine()
+
+    def open_optional(self, module: str) -> None:
+        try:
+            mod = importlib.import_module(module)
+            mod.open_dialog(self)
+        except Exception as exc:  # noqa: BLE001 - an optional tool must not take the window down
+            self.show_error("Cannot open", f"{module} could not be opened: {exc}", "")
+
+    def show_about(self) -> None:
+        dialogs.show_info(self, "About L2R Inspector",
+                          "L2R Inspector: pixel attribution maps, deletion/insertion curves and a learned "
+                          "'learn to rank' explainer (arXiv 2604.05819) for image classifiers.")
+
+    def show_error(self, title: str, message: str, details: str = "") -> None:
+        self.statusBar().showMessage(f"{title}: {message.splitlines()[0] if message else ''}", 10000)
+        dialogs.show_error(self, title, message, details)
+
+    def show_status(self, text: str) -> None:
+        self.statusBar().showMessage(text)
+
+    # -- view-model updates ----------------------------------------------------------------
+    def _on_model(self, info: ModelInfo | None) -> None:
+        if info is None:
+            return
+        expl = f" + explainer {Path(info.explainer).name}" if info.explainer else ""
+        self.model_label.setText(f"model: {info.name}{expl}")
+        self.device_label.setText(f"device: {info.device} ({self.models.device_choice})")
+
+    def _on_device_choice(self, choice: str) -> None:
+        for key, act in self.actions.devices.items():
+            act.setChecked(key == choice)
+
+    def _on_load_failed(self, title: str, message: str, details: str, origin: str) -> None:
+        info = self.models.info()
+        self.model_label.setText(f"model: {info.name}" if info else "model: none")
+        if not origin:  # a dialog that asked shows its own refusal
+            self.show_error(title, message, details)
+
+    def _on_current_image(self, index: int, path: Path | None) -> None:
+        self.thumbnails.set_current(index)
+        self.setWindowTitle(f"L2R Inspector - {path.name} ({index + 1}/{len(self.images.paths)})"
+                            if path else "L2R Inspector")
+        self.explain.set_image(path)
+
+    def _on_image_state(self, state: ImageState) -> None:
+        self.heatmap.set_image(state)
+        self.predictions.set_image(state)
+
+    def _on_progress(self, done: int, total: int, message: str) -> None:
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(done)
+        self.progress.setFormat(message[:28] or "%p%")
+
+    def _on_refine_available(self, ok: bool, reason: str) -> None:
+        self.refine_controls.set_available(ok, reason)
+        self.actions.refine.setEnabled(ok)
+        self.actions.refine.setToolTip(reason)
+
+    def _on_refine_clicked(self, steps: int) -> None:
+        self.explain.refine_steps = steps
+        self.explain.refine()
+
+    def _on_curve_hover(self, key: str, kind: str, step: int) -> None:
+        self.curves.show_preview(self.explain.preview(key, kind, step), self.curves.caption(key, kind, step))
+
+    def _refresh_recent(self) -> None:
+        menu = self.actions.recent_menu
+        menu.clear()
+        folders = self.images.recent_folders()
+        for folder in folders:
+            menu.addAction(folder, lambda f=folder: self.images.open_recent(f))
+        menu.setEnabled(bool(folders))
+
+    # -- Qt events -------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.images.open(paths)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.settings.set_geometry(self.saveGeometry(), self.saveState())
+        self.settings.sync()
+        self.runner.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,1 @@
+"""View-models: QObjects with signals that hold the window's state. They import no widgets."""

@@ -1,0 +1,284 @@
+"""The current image's explanation: methods, target class, protocol, maps, curves, refinement."""
+from __future__ import annotations
+
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from l2r_core.attribution.model_info import is_transformer
+from l2r_core.attribution.registry import list_methods
+from l2r_core.metrics.protocols import DEFAULT_PROTOCOL, PROTOCOLS
+
+from .. import jobs
+from ..errors import describe_error
+from ..settings import AppSettings
+from ..workers import JobError, JobRunner
+from .model import ModelViewModel
+from .state import REFINED, ImageState, MethodChoice, MethodResult
+
+FALLBACK_METHOD = "gradcam"  # used until a trained explainer is loaded
+
+
+def method_choices(model: Any, explainer: Any) -> list[MethodChoice]:
+    """Every registered method; those the model cannot run are disabled with the reason."""
+    out: list[MethodChoice] = []
+    infos = list_methods()
+    if explainer is not None and jobs.L2R not in {m.name for m in infos}:
+        out.append(MethodChoice(jobs.L2R, "L2R explainer"))
+    for m in infos:
+        reason = ""
+        if m.needs_grad and not model.supports_grad:
+            reason = f"needs gradients, which {model.kind} models cannot give"
+        elif m.transformer_only and not is_transformer(model):
+            reason = "only for vision transformers"
+        elif m.needs_explainer and explainer is None:
+            reason = "load a trained explainer first (Model > Load explainer...)"
+        out.append(MethodChoice(m.name, m.display_name, not reason, reason))
+    # the learned explainer first: it is the product's headline method
+    out.sort(key=lambda c: (c.name != jobs.L2R, not c.enabled))
+    return out
+
+
+class ExplainViewModel(QObject):
+    methodsChanged = Signal(list)  # [MethodChoice]
+    selectionChanged = Signal(str, list)  # primary method, compared methods
+    protocolChanged = Signal(str)
+    imageChanged = Signal(object)  # ImageState
+    resultsChanged = Signal(list)  # [MethodResult] in display order
+    curvesChanged = Signal(list)  # [MethodResult] (those with curves)
+    busyChanged = Signal(bool)
+    progress = Signal(int, int, str)
+    status = Signal(str)
+    explained = Signal(float)  # wall seconds of the last complete explanation
+    firstShown = Signal()  # primary map + curves of an image are on screen
+    error = Signal(str, str, str)
+    refineAvailabilityChanged = Signal(bool, str)  # available, reason when not
+    refineRunningChanged = Signal(bool)
+    refineProgress = Signal(int, int, float)  # step, total, loss
+
+    def __init__(self, runner: JobRunner, models: ModelViewModel, settings: AppSettings,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._runner, self._models, self._settings = runner, models, settings
+        self.choices: list[MethodChoice] = []
+        self.primary: str = ""
+        self.compare: list[str] = []
+        self.protocol: str = str(settings.get("protocol") or DEFAULT_PROTOCOL)
+        if self.protocol not in PROTOCOLS:
+            self.protocol = DEFAULT_PROTOCOL
+        self.path: Path | None = None
+        self.image: ImageState | None = None
+        self.x: Any = None
+        self.results: dict[str, MethodResult] = {}
+        self.target: int | None = None  # None: the top-1 class
+        self.refine_steps = 10
+        self._jobs: set[int] = set()
+        self._started = 0.0
+        self._first_pending = False
+        self.refining = False
+        models.modelChanged.connect(self._on_model_changed)
+        runner.progress.connect(self._on_progress)
+
+    # -- queries ---------------------------------------------------------------------------
+    def shown_methods(self) -> list[str]:
+        enabled = {c.name for c in self.choices if c.enabled}
+        out = [self.primary] if self.primary in enabled else []
+        out += [m for m in self.compare if m in enabled and m not in out]
+        return out
+
+    def title(self, name: str) -> str:
+        return next((c.display_name for c in self.choices if c.name == name), name)
+
+    def ordered_results(self) -> list[MethodResult]:
+        keys = self.shown_methods() + [REFINED]
+        return [self.results[k] for k in keys if k in self.results]
+
+    def refine_availability(self) -> tuple[bool, str]:
+        model = self._models.model
+        if not jobs.refine_available():
+            return False, "Test-time refinement is not installed in this build (l2r_core.explainer.refine)."
+        if model is None:
+            return False, "Load a model first."
+        if not model.supports_grad:
+            return False, (f"Refinement needs gradients, which {model.kind.upper()} models cannot give. "
+                           f"Load the PyTorch (timm or TorchScript) version of this model to refine.")
+        if self.primary not in self.results or self.x is None:
+            return False, "Explain an image first: refinement starts from the shown map."
+        return True, "Improve the shown map with a few gradient steps on this image's own deletion/insertion loss."
+
+    # -- user actions ----------------------------------------------------------------------
+    def set_image(self, path: Path | None) -> None:
+        self.path = Path(path) if path is not None else None
+        self.target = None
+        self.explain()
+
+    def set_primary(self, name: str) -> None:
+        if name == self.primary or name not in {c.name for c in self.choices if c.enabled}:
+            return
+        self.primary = name
+        self._settings.set("method", name)
+        self._drop_refined()
+        self.selectionChanged.emit(self.primary, list(self.compare))
+        self.explain()
+
+    def set_compare(self, names: list[str]) -> None:
+        names = [n for n in names if n != self.primary]
+        if names == self.compare:
+            return
+        self.compare = names
+        self._settings.set("compare_methods", ",".join(names))
+        self.selectionChanged.emit(self.primary, list(self.compare))
+        self.explain()
+
+    def set_protocol(self, name: str) -> None:
+        if name not in PROTOCOLS or name == self.protocol:
+            return
+        self.protocol = name
+        self._settings.set("protocol", name)
+        self.protocolChanged.emit(name)
+        self.explain()  # maps are reused; only the curves change
+
+    def set_target(self, index: int) -> None:
+        if self.image is not None and index == self.image.target:
+            return
+        self.target = int(index)
+        self.results.clear()
+        self.explain()
+
+    def explain(self) -> None:
+        """(Re)compute what is missing for the current image; cancels a running explanation."""
+        loaded = self._models.loaded
+        if loaded is None or self.path is None or self._models.loading:
+            return
+        if self.image is not None and self.image.path != self.path:
+            self.results.clear()
+        keys = self.shown_methods()
+        if not keys:
+            self.status.emit("No attribution method can run on this model.")
+            return
+        cached = {k: self.results[k] for k in keys if k in self.results}
+        fn = partial(jobs.explain_job, loaded, self.path, [(k, self.title(k)) for k in keys], self.target,
+                     self.protocol, cached=cached)
+        self._started = time.perf_counter()
+        self._first_pending = True
+        job = self._runner.submit("explain", fn, f"Explaining {self.path.name}", on_partial=self._on_stage,
+                                  on_finished=self._on_explained, on_failed=partial(self._on_failed, "explaining"),
+                                  on_cancelled=self._on_job_end)
+        self._jobs.add(job.id)
+        self.busyChanged.emit(True)
+
+    def refine(self) -> None:
+        ok, reason = self.refine_availability()
+        if not ok:
+            self.error.emit("Cannot refine", reason, "")
+            return
+        assert self._models.loaded is not None and self.image is not None
+        fn = partial(jobs.refine_job, self._models.loaded, self.x, self.image.target, self.results[self.primary],
+                     self.refine_steps, self.protocol)
+        job = self._runner.submit("refine", fn, "Refining", on_partial=self._on_refine_step,
+                                  on_finished=self._on_refine_end, on_failed=partial(self._on_failed, "refining"),
+                                  on_cancelled=self._on_refine_end)
+        self._jobs.add(job.id)
+        self.refining = True
+        self.refineRunningChanged.emit(True)
+        self.refineProgress.emit(0, self.refine_steps, float("nan"))
+
+    def cancel_refine(self) -> None:
+        self._runner.cancel("refine")
+
+    def preview(self, key: str, kind: str, step: int) -> np.ndarray | None:
+        """The perturbed image at one curve point, for the hover preview (cheap: no model call)."""
+        result = self.results.get(key)
+        model = self._models.model
+        if result is None or model is None or self.x is None:
+            return None
+        return jobs.perturbed_image(model, self.x, result.raw, self.protocol, kind, step)
+
+    # -- job handlers (GUI thread) ---------------------------------------------------------
+    def _on_model_changed(self, _info: object) -> None:
+        loaded = self._models.loaded
+        self.results.clear()
+        self.image, self.x = None, None
+        self.choices = method_choices(loaded.model, loaded.explainer) if loaded else []
+        enabled = [c.name for c in self.choices if c.enabled]
+        wanted = str(self._settings.get("method") or "")
+        if loaded is not None and loaded.explainer is not None and jobs.L2R in enabled:
+            wanted = jobs.L2R  # a freshly loaded explainer is what the user wants to see
+        if wanted not in enabled:
+            wanted = FALLBACK_METHOD if FALLBACK_METHOD in enabled else (enabled[0] if enabled else "")
+            if loaded is not None and loaded.explainer is None and wanted:
+                self.status.emit(f"No trained explainer for {loaded.model.name}: showing {self.title(wanted)} "
+                                 f"instead (Model > Load explainer... to add one).")
+        self.primary = wanted
+        stored = str(self._settings.get("compare_methods") or "")
+        self.compare = [m for m in (self.compare or stored.split(",")) if m in enabled and m != wanted]
+        self.methodsChanged.emit(list(self.choices))
+        self.selectionChanged.emit(self.primary, list(self.compare))
+        self.resultsChanged.emit([])
+        self._emit_refine_state()
+        self.explain()
+
+    def _on_stage(self, stage: object) -> None:
+        if isinstance(stage, jobs.ImageStage):
+            same = self.image is not None and self.image.path == stage.state.path \
+                and self.image.target == stage.state.target
+            if not same:
+                self.results.clear()
+            self.image, self.x = stage.state, stage.x
+            self.imageChanged.emit(stage.state)
+        elif isinstance(stage, jobs.MapStage):
+            self.results[stage.result.key] = stage.result
+            self.resultsChanged.emit(self.ordered_results())
+        elif isinstance(stage, jobs.CurveStage) and stage.key in self.results:
+            self.results[stage.key].curves = stage.curves
+            self.curvesChanged.emit([r for r in self.ordered_results() if r.curves is not None])
+            if stage.key == self.primary and self._first_pending:
+                self._first_pending = False
+                self._emit_refine_state()
+                self.firstShown.emit()
+
+    def _on_explained(self, _result: object) -> None:
+        seconds = time.perf_counter() - self._started
+        self._on_job_end()
+        self.explained.emit(seconds)
+
+    def _on_refine_step(self, update: object) -> None:
+        assert isinstance(update, jobs.RefineUpdate)
+        self.results[REFINED] = update.result
+        self.resultsChanged.emit(self.ordered_results())
+        self.curvesChanged.emit([r for r in self.ordered_results() if r.curves is not None])
+        self.refineProgress.emit(update.step, update.total, update.loss)
+
+    def _on_refine_end(self, *_: object) -> None:
+        self.refining = False
+        self.refineRunningChanged.emit(False)
+        self._on_job_end()
+
+    def _on_failed(self, action: str, err: JobError) -> None:
+        if action == "refining":
+            self._on_refine_end()
+        else:
+            self._on_job_end()
+        title, message = describe_error(err.exception, action)
+        self.error.emit(title, message, err.trace)
+
+    def _on_job_end(self, *_: object) -> None:
+        if not self._runner.busy:
+            self.busyChanged.emit(False)
+        self._emit_refine_state()
+
+    def _on_progress(self, job_id: int, done: int, total: int, message: str) -> None:
+        if job_id in self._jobs:
+            self.progress.emit(done, total, message)
+
+    def _drop_refined(self) -> None:
+        if self.results.pop(REFINED, None) is not None:
+            self.resultsChanged.emit(self.ordered_results())
+
+    def _emit_refine_state(self) -> None:
+        ok, reason = self.refine_availability()
+        self.refineAvailabilityChanged.emit(ok, reason)
