@@ -71,9 +71,9 @@ def parse_method_options(items: list[str]) -> dict[str, dict[str, Any]]:
 class ProgressBar:
     """A Progress for the terminal: images done, images/s over the recent steps, ETA (stderr)."""
 
-    def __init__(self, stream: TextIO = sys.stderr, enabled: bool = True, every_s: float = 10.0) -> None:
-        self.stream, self.enabled = stream, enabled
-        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+    def __init__(self, stream: TextIO | None = None, enabled: bool = True, every_s: float = 10.0) -> None:
+        self.stream, self.enabled = stream or sys.stderr, enabled
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.every_s = 0.1 if self.tty else every_s  # a log file gets a line every 10 s
         self.recent: deque[tuple[float, int]] = deque(maxlen=20)
         self.last_print = 0.0
