@@ -1,4 +1,4 @@
-"""Peak penalty: stops a learned map from collapsing onto isolated pixels (L2R paper, weight 0.0025)."""
+"""Peak penalty: keeps a learned map from collapsing onto isolated pixels (L2R, weight 0.0025)."""
 from __future__ import annotations
 
 import torch

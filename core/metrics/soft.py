@@ -1,4 +1,4 @@
-"""Soft (differentiable) deletion / insertion curves and the L2R training loss (DESIGN.md section 2).
+"""Soft (differentiable) deletion / insertion curves and the L2R training loss (DESIGN.md s.2).
 
 Pipeline: raw map -> cell scores (average pool) -> soft ranking (Gumbel-Sinkhorn, or rank buckets)
 -> per-percentile soft deletion masks -> upsample, smooth, blend towards a reference -> target-class
@@ -28,7 +28,7 @@ MAX_FULL_CELLS = 4096  # the N x N plan: 64 x 64 cells is already 16.7 M numbers
 
 
 def _prefix_weights(percentiles: torch.Tensor, units: int) -> torch.Tensor:
-    """(P, units) weights w with (w @ rows)[p] = interpolated cumulative sum of the first p*units rows.
+    """(P, units) weights w: (w @ rows)[p] = interpolated cumulative sum of the first p*units rows.
 
     Row ``floor(p*units)`` enters with the fractional part, i.e. linear interpolation between
     cumulative rows floor(pN) and floor(pN)+1 (clamped at N) of the zero-prefixed cumulative sum.

@@ -16,6 +16,11 @@ is, and its score scale also sets how much the unit-scale Gumbel noise matters. 
 almost uniform (its blur is about sqrt(tau / 2) in score units) and the noise would dominate.
 ``normalize='minmax'`` is kept as an option for maps whose scale is arbitrary (Grad-CAM, IG);
 use it with a much smaller tau (about 1 / N^2 for a near-hard ranking).
+
+Convergence: 30 iterations converge (row sums within 1e-3) for unit-scale scores, but not for
+sharp plans (score std >~ 30 at tau 0.3): then the top ranks hold too much mass, the soft masks
+delete more than p early on, and deletion AND insertion both look better than they are. Watch
+``SoftCurves.deleted_fraction`` (should equal p) or raise ``n_iters``.
 """
 from __future__ import annotations
 
@@ -54,8 +59,8 @@ class _LogSinkhorn(torch.autograd.Function):
     """Log-space Sinkhorn in potential form with a hand-written backward.
 
     Forward keeps only the per-half-step potentials (B*R + B*C numbers each), not the 2 * n_iters
-    full (B, R, C) intermediates autograd would store: at B=32, N=784 that is ~80 MB instead of
-    ~9 GB. Backward walks the half-steps in reverse, rebuilding each softmax from the kernel and
+    full (B, R, C) intermediates autograd would store: at B=8, N=784 the tensors saved for
+    backward measured 58 MB instead of 1.16 GB (x4 at the paper's B=32). Backward walks the half-steps in reverse, rebuilding each softmax from the kernel and
     the stored potentials (one exp per half-step), so memory stays at a few (B, R, C) tensors.
     """
 
