@@ -6,6 +6,7 @@ import importlib.util
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu, QStyle, QToolBar
 
@@ -133,6 +134,7 @@ def build_menus(win: Any) -> Actions:
     tb = QToolBar("Main", win)
     tb.setObjectName("mainToolbar")
     tb.setMovable(False)
+    tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
     for item in (a.open_images, a.open_folder, a.previous, a.next, a.load_model, a.refine):
         tb.addAction(item)
     win.addToolBar(tb)

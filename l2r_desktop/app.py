@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _watch_first_result(window: "object", app: "object", args: argparse.Namespace, started: float,
                         outcome: dict[str, int]) -> None:
     """Exit once the first map and its curves are on screen (or on an error / the timeout)."""
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import Qt, QTimer
 
     w = window  # type: ignore[assignment]
 
@@ -100,15 +100,18 @@ def _watch_first_result(window: "object", app: "object", args: argparse.Namespac
             return
         msg = f"first explanation shown after {seconds:.2f} s: maps {keys}; deletion legend {curves}"
         if args.screenshot:
-            # let the last layout and paint settle, then grab the window
-            QTimer.singleShot(600, lambda: (_save(w, args.screenshot), finish(0, msg + f"; saved {args.screenshot}")))
+            print(msg, flush=True)
+            # every requested method done: let layout and paint settle, then grab the window
+            w.explain.explained.connect(  # type: ignore[attr-defined]
+                lambda _s: QTimer.singleShot(800, lambda: (_save(w, args.screenshot),
+                                                           finish(0, f"saved {args.screenshot}"))))
         else:
             finish(0, "self-test ok: " + msg)
 
     def on_error(title: str, message: str, *_: object) -> None:
         finish(1, f"self-test FAILED: {title}: {message}")
 
-    w.explain.firstShown.connect(on_first)  # type: ignore[attr-defined]
+    w.explain.firstShown.connect(on_first, Qt.ConnectionType.SingleShotConnection)  # type: ignore[attr-defined]
     w.explain.error.connect(on_error)  # type: ignore[attr-defined]
     w.models.loadFailed.connect(on_error)  # type: ignore[attr-defined]
     QTimer.singleShot(int(args.timeout * 1000), lambda: finish(2, f"self-test FAILED: nothing shown in {args.timeout} s"))

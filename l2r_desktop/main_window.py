@@ -55,6 +55,7 @@ class MainWindow(QMainWindow):
         self.resize(QSize(1360, 900))
         if (geometry := settings.geometry()) is not None:
             self.restoreGeometry(geometry)
+        self.heatmap.setFocus()
 
     # -- construction ----------------------------------------------------------------------
     def _build_widgets(self) -> None:
@@ -84,6 +85,7 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.curves)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
+        self.splitter.setSizes([560, 360])  # curves get a good share: they are half the story
         central = QWidget()
         box = QVBoxLayout(central)
         box.setContentsMargins(6, 6, 6, 6)

@@ -190,7 +190,7 @@ class JobRunner(QObject):
         r = self._running
         return r is not None and r.id == job_id and not r.token.cancelled
 
-    def shutdown(self, wait_ms: int = 10000) -> bool:
+    def shutdown(self, wait_ms: int = 60000) -> bool:
         """Cancel everything and stop the thread; returns False if it did not stop in time."""
         self.cancel()
         self._thread.quit()

@@ -25,6 +25,8 @@ class MethodControls(QGroupBox):
         self.compare.setMaximumHeight(120)
         self.compare.itemChanged.connect(self._on_compare)
         self._updating = False
+        for w in (self.primary, self.compare):
+            w.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # Left/Right stay with image browsing
         form = QVBoxLayout(self)
         form.addWidget(self.primary)
         form.addWidget(QLabel("Compare with:"))
@@ -93,6 +95,8 @@ class DisplayControls(QGroupBox):
         self.opacity.valueChanged.connect(lambda v: self.opacityChosen.emit(v / 100.0))
         self.show_overlay = QCheckBox("Show heatmap")
         self.show_overlay.toggled.connect(self.overlayToggled)
+        for w in (self.colormap, self.opacity, self.show_overlay):
+            w.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         form = QFormLayout(self)
         form.addRow("Colormap", self.colormap)
         form.addRow("Opacity", self.opacity)

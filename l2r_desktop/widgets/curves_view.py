@@ -23,6 +23,17 @@ def legend_text(result: MethodResult, kind: str) -> str:
     return f"{result.title}: AUC {auc:.3f}"
 
 
+def protocol_summary(name: str) -> str:
+    """One line saying what the preset does (the full description is the tooltip)."""
+    p = PROTOCOLS[name]
+    points = f"{p.pixels_per_step} px per step" if p.pixels_per_step else f"{p.n_points} points"
+    ref = {"mean": "mean colour", "zero": "zeros", "black": "black", "blur": "blurred image"}
+    score = "logit" if p.score == "logit" else "softmax probability"
+    return (f"<b>{name}</b>: {points}; deleted pixels become {ref.get(p.deletion_reference, p.deletion_reference)}, "
+            f"insertion starts from {ref.get(p.insertion_start, p.insertion_start)}; {score} of the explained "
+            f"class; AUC by {p.auc}. Hover for details.")
+
+
 def to_qimage(rgb: np.ndarray) -> QImage:
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
     h, w, _ = rgb.shape
@@ -72,6 +83,8 @@ class CurvesView(QWidget):
             plot.setTitle(titles[kind], color="#222", size="9pt")
             plot.setLabel("bottom", f"fraction of pixels {'removed' if kind == 'deletion' else 'revealed'}")
             plot.setLabel("left", "score")
+            plot.getAxis("left").enableAutoSIPrefix(False)  # probabilities read 0.4, not "400 m"
+            plot.getAxis("bottom").enableAutoSIPrefix(False)
             plot.showGrid(x=True, y=True, alpha=0.25)
             plot.setXRange(0, 1, padding=0.02)
             plot.setMouseEnabled(x=False, y=False)
@@ -100,10 +113,14 @@ class CurvesView(QWidget):
             self.protocol_box.blockSignals(False)
         proto = PROTOCOLS.get(name)
         if proto is not None:
-            score = "logit" if proto.score == "logit" else "softmax probability"
-            self.protocol_label.setText(f"<b>{name}</b>: {proto.description}")
+            self.protocol_label.setText(protocol_summary(name))
+            self.protocol_label.setToolTip(proto.description)
             for plot in self.plots.values():
-                plot.setLabel("left", f"{score} of the explained class")
+                plot.setLabel("left", "logit" if proto.score == "logit" else "probability")
+                if proto.score == "logit":
+                    plot.enableAutoRange(axis="y")
+                else:
+                    plot.setYRange(0.0, 1.0, padding=0.03)
 
     def set_results(self, results: list[MethodResult]) -> None:
         """Curves of every result with curves: existing items updated with setData, others added."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Signal
+from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from ..viewmodels.state import NORMALISATION_LABEL, ImageState, MethodResult
@@ -54,6 +54,10 @@ class HeatmapView(QWidget):
         box.addWidget(self.value_label)
         box.addWidget(self.scale_label)
         self._graphics.scene().sigMouseMoved.connect(self._on_mouse)
+        # the picture takes the keyboard focus, so Left/Right browse images unless a control was clicked
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self._graphics.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.setFocusProxy(None)
         self._rebuild(1)
 
     # -- inputs ----------------------------------------------------------------------------

@@ -9,6 +9,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QProgress
 from ..viewmodels.state import ImageState
 
 
+BAR_STYLE = ("QProgressBar {border: 1px solid #bbb; border-radius: 3px; text-align: center; color: #000;"
+             " background: #fff;} QProgressBar::chunk {background: #9cc7ec;}")
+
+
 class PredictionsView(QWidget):
     classClicked = Signal(int)  # class index
 
@@ -26,6 +30,9 @@ class PredictionsView(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keep arrow keys for image navigation
         self.table.cellClicked.connect(self._on_click)
+        self.table.verticalHeader().setDefaultSectionSize(26)
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setFixedHeight(26 * 5 + self.table.horizontalHeader().sizeHint().height() + 6)
         self._indices: list[int] = []
         box = QVBoxLayout(self)
         box.setContentsMargins(0, 0, 0, 0)
@@ -50,8 +57,8 @@ class PredictionsView(QWidget):
             bar.setValue(int(round(p.probability * 1000)))
             bar.setFormat(f"{p.probability:.1%}")
             bar.setTextVisible(True)
+            bar.setStyleSheet(BAR_STYLE)
             self.table.setCellWidget(row, 1, bar)
-        self.table.resizeRowsToContents()
         if image is not None and image.target not in self._indices:
             self.title.setText(f"<b>Top-5 predictions</b>; explaining class {image.target} ({image.target_name})")
         else:

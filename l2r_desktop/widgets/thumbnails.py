@@ -7,7 +7,7 @@ from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QIcon, QImageReader, QPixmap
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QWidget
 
-THUMB = 72
+THUMB = 60
 BATCH = 8  # thumbnails decoded per event-loop turn: a big folder never freezes the window
 
 
@@ -21,7 +21,7 @@ class ThumbnailStrip(QListWidget):
         self.setWrapping(False)
         self.setIconSize(QSize(THUMB, THUMB))
         self.setGridSize(QSize(THUMB + 40, THUMB + 28))
-        self.setFixedHeight(THUMB + 48)
+        self.setFixedHeight(THUMB + 40)
         self.setMovement(QListView.Movement.Static)
         self.setHorizontalScrollMode(QListView.ScrollMode.ScrollPerPixel)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # arrow keys belong to the window's navigation
