@@ -1,0 +1,194 @@
+"""`l2r train`: train or fine-tune an explainer from the command line (also under torchrun).
+
+The lead's ``l2r`` entry point calls ``add_train_parser`` and ``run_train``; ``python -m
+l2r_training.cli_train train ...`` runs the same thing on its own (tests, torchrun).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from l2r_core.errors import L2RError
+from l2r_core.progress import CancelToken
+
+from .config import AUGMENTS, RANKINGS, TrainConfig, resolve_config
+
+# (flag, config key, type, help). Flags default to None so only the ones given override the file.
+FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
+    ("--data", "data", str, "folder of training images (recursive; class subfolders give labels)"),
+    ("--model", "model", str, "demo-cnn | demo-vit | timm:<arch> | PATH.pt (TorchScript)"),
+    ("--weights", "weights", str, "weights for timm:<arch> (.safetensors or .pth)"),
+    ("--class-names", "class_names", str, "class names file (.txt one per line, or .json)"),
+    ("--backbone", "backbone", str, "'target' (default) or timm:<arch>; required for TorchScript models"),
+    ("--backbone-weights", "backbone_weights", str, "weights of the timm backbone"),
+    ("--init", "init", str, "fine-tune this explainer folder instead of starting fresh"),
+    ("--out", "out", str, "output folder (checkpoints, metrics.jsonl, explainer/)"),
+    ("--steps", "steps", int, "optimisation steps (default: --epochs over the training split)"),
+    ("--epochs", "epochs", float, "passes over the training split when --steps is not given (default 1)"),
+    ("--batch-size", "batch_size", int, "images per step and process (default 32)"),
+    ("--lr", "lr", float, "peak learning rate (default 3e-4)"),
+    ("--weight-decay", "weight_decay", float, "AdamW weight decay (default 1e-3)"),
+    ("--clip", "grad_clip", float, "gradient-norm clipping (default 1.0)"),
+    ("--warmup", "warmup_frac", float, "warm-up fraction of the steps (default 0.06)"),
+    ("--grid-min", "loss.grid_min", int, "smallest ranking grid G (default 7)"),
+    ("--grid-max", "loss.grid_max", int, "largest ranking grid G (default 28)"),
+    ("--tau-start", "loss.tau_start", float, "Sinkhorn temperature at the start (default 1.0)"),
+    ("--tau-end", "loss.tau_end", float, "Sinkhorn temperature at the end (default 0.3)"),
+    ("--sinkhorn-iters", "loss.n_iters", int, "Sinkhorn iterations (default 30)"),
+    ("--percentiles", "loss.n_percentiles", int, "points on the soft curves (default 16)"),
+    ("--w-del", "loss.w_del", float, "deletion AUC weight (default 1)"),
+    ("--w-ins", "loss.w_ins", float, "insertion weight (default 1)"),
+    ("--w-peak", "loss.w_peak", float, "peak penalty weight (default 0.0025)"),
+    ("--buckets", "loss.n_buckets", int, "percentile buckets of --ranking buckets"),
+    ("--bucket-resolution", "loss.bucket_resolution", int, "cells per side ranked by --ranking buckets"),
+    ("--image-size", "image_size", int, "square input size (default: the model's)"),
+    ("--val-fraction", "val_fraction", float, "share of images held out for validation (default 0.05)"),
+    ("--val-every", "val_every", int, "validate every N steps (0: only at the end)"),
+    ("--val-images", "val_max_images", int, "validation images used at most (default 64)"),
+    ("--checkpoint-every", "checkpoint_every", int, "checkpoint every N steps (default 500)"),
+    ("--keep-checkpoints", "keep_checkpoints", int, "checkpoints kept (default 2)"),
+    ("--loader-threads", "loader_threads", int, "image decoding threads (default 4)"),
+    ("--seed", "seed", int, "random seed (default 0)"),
+    ("--device", "device", str, "auto | cpu | cuda | cuda:N (default auto)"),
+]
+
+
+def add_train_parser(subparsers: Any) -> None:
+    """Add the ``train`` subcommand and its flags to an argparse subparsers object."""
+    p = subparsers.add_parser("train", help="train or fine-tune an L2R explainer",
+                              description="Train or fine-tune a learn-to-rank explainer for a model on a folder of "
+                              "images. Settings: defaults < --config FILE < flags. Runs under torchrun too.")
+    p.add_argument("--config", help="JSON file of training settings (flags override it)")
+    p.add_argument("--resume", metavar="DIR", help="resume the run in DIR (its --out folder or a checkpoint)")
+    p.add_argument("--overwrite", action="store_true", help="start afresh even if --out holds an earlier run")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    for flag, key, typ, text in FLAGS:
+        p.add_argument(flag, dest=_dest(key), type=typ, default=None, help=text)
+    p.add_argument("--references", dest=_dest("loss.references"), default=None,
+                   type=lambda v: [r.strip() for r in v.split(",") if r.strip()],
+                   help="reference kinds drawn per step, comma-separated (default black,mean,blur)")
+    p.add_argument("--ranking", dest=_dest("loss.ranking"), choices=RANKINGS, default=None,
+                   help="full N x N Gumbel-Sinkhorn (paper) or rank buckets (extension)")
+    p.add_argument("--augment", dest=_dest("augment"), choices=AUGMENTS, default=None,
+                   help="augmentation strength (default light)")
+    p.add_argument("--amp", dest=_dest("amp"), action=argparse.BooleanOptionalAction, default=None,
+                   help="bf16 autocast of the target (CUDA only; default on)")
+    p.add_argument("--grad-checkpointing", dest=_dest("grad_checkpointing"),
+                   action=argparse.BooleanOptionalAction, default=None,
+                   help="gradient checkpointing of the target (CUDA only; default on)")
+    p.set_defaults(run=run_train)
+
+
+def _dest(key: str) -> str:
+    return "cfg__" + key.replace(".", "__")
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Dotted config keys of the flags actually given."""
+    return {k[len("cfg__"):].replace("__", "."): v for k, v in vars(args).items()
+            if k.startswith("cfg__") and v is not None}
+
+
+def resolve_args(args: argparse.Namespace) -> tuple[TrainConfig, Path | None]:
+    """The resolved config and the checkpoint to resume from (None: a fresh run)."""
+    overrides = overrides_from_args(args)
+    if not args.resume:
+        cfg = resolve_config(args.config, overrides)
+        if not cfg.data:
+            raise L2RError("l2r train: give --data FOLDER (a folder of images), or --resume DIR.")
+        return cfg, None
+    from .checkpoint import find_checkpoint, read_checkpoint, run_folder
+
+    folder = find_checkpoint(args.resume)
+    base = read_checkpoint(folder).config
+    overrides.setdefault("out", str(run_folder(folder)))
+    return resolve_config(args.config, overrides, base=base), folder
+
+
+class CliProgress(CancelToken):
+    """One updating status line on a terminal (a line every 10 s otherwise); cancelled by signals."""
+
+    def __init__(self, quiet: bool = False, stream: Any = None) -> None:
+        super().__init__()
+        self.quiet, self.stream = quiet, stream or sys.stderr
+        self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._last = 0.0
+
+    def step(self, done: int, total: int, message: str = "") -> None:
+        super().step(done, total, message)  # raises Cancelled once a signal asked to stop
+        now = time.monotonic()
+        if self.quiet or (not self._tty and now - self._last < 10 and done < total):
+            return
+        self._last = now
+        pct = 100.0 * done / max(total, 1)
+        line = f"step {done}/{total} ({pct:.0f}%)  {message}"
+        self.stream.write(f"\r{line:<79}" if self._tty else line + "\n")
+        if self._tty and done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _install_signals(progress: CliProgress) -> Callable[[], None]:
+    """SIGINT/SIGTERM: finish the current step, checkpoint, exit; a second Ctrl-C stops at once."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum: int, frame: Any) -> None:
+        if progress.cancelled:
+            raise KeyboardInterrupt
+        progress.cancel()
+        print(f"\n{signal.Signals(signum).name}: saving a checkpoint after this step "
+              f"(Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+    return restore
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Run ``l2r train``; returns 0 when done, 130 when interrupted (a checkpoint was saved)."""
+    from l2r_core.models.loading import load_model
+
+    from .loop import train
+
+    cfg, resume = resolve_args(args)
+    model = load_model(cfg.model, weights=cfg.weights, class_names=cfg.class_names)
+    rank0 = int(os.environ.get("RANK", "0")) == 0
+    progress = CliProgress(quiet=args.quiet or not rank0)
+    restore = _install_signals(progress)
+    try:
+        result = train(cfg, model, None, progress, resume=resume, overwrite=bool(args.overwrite))
+    finally:
+        restore()
+    if rank0:
+        print(result.message, file=sys.stderr if result.status != "done" else sys.stdout, flush=True)
+        if result.val:
+            print(f"validation ({result.val.get('protocol')}): deletion AUC {result.val['del_auc']:.4f}, "
+                  f"insertion AUC {result.val['ins_auc']:.4f}", flush=True)
+    return 0 if result.status == "done" else 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="l2r")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_train_parser(sub)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except L2RError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

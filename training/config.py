@@ -1,0 +1,181 @@
+"""Training settings: the paper's published defaults, a JSON file, then command-line flags.
+
+Precedence: dataclass defaults < ``--config FILE`` < explicit flags. The resolved config is saved
+as JSON next to every checkpoint and inside the final explainer's manifest.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from l2r_core.errors import ConfigError
+from l2r_core.metrics.soft import SoftLossConfig
+
+AUGMENTS = ("none", "light", "heavy")
+RANKINGS = ("full", "buckets")
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs. Defaults are the paper's (DESIGN.md section 2)."""
+
+    # What to train on and for.
+    data: str = ""  # folder of images (recursive; class subfolders give labels)
+    model: str = "demo-cnn"  # demo-cnn | demo-vit | timm:<arch> | PATH.pt (TorchScript)
+    weights: str | None = None
+    class_names: str | None = None  # a names file, for class folders named after the model's classes
+    backbone: str = "target"  # "target" or timm:<arch> (required for TorchScript targets)
+    backbone_weights: str | None = None
+    init: str | None = None  # an existing explainer folder to fine-tune
+    explainer: dict[str, Any] = field(default_factory=dict)  # ExplainerConfig overrides
+    out: str = "runs/l2r-explainer"
+    # Soft deletion/insertion loss (grid 7-28, tau 1.0->0.3, 30 Sinkhorn iterations, 16 percentiles, ...).
+    loss: SoftLossConfig = field(default_factory=SoftLossConfig)
+    # Optimiser and schedule: AdamW, warm-up 6% from lr/25, cosine to lr/25/1e4.
+    lr: float = 3e-4
+    weight_decay: float = 1e-3
+    batch_size: int = 32  # per process (per GPU under torchrun)
+    grad_clip: float = 1.0
+    warmup_frac: float = 0.06
+    warmup_start_div: float = 25.0
+    final_div: float = 1e4
+    steps: int = 0  # 0: derive from ``epochs`` over the training split
+    epochs: float = 1.0
+    # Data.
+    image_size: int | None = None  # None: the model's own input size
+    augment: str = "light"  # none | light | heavy
+    val_fraction: float = 0.05
+    val_every: int = 500
+    val_max_images: int = 64
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
+    loader_threads: int = 4
+    # Run.
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: bool = True  # bf16 autocast of the target, CUDA only
+    grad_checkpointing: bool = True  # of the target, CUDA only
+
+    @property
+    def ranking(self) -> str:
+        return self.loss.ranking
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["loss"] = self.loss.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "config") -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown training settings {', '.join(unknown)}. "
+                              f"Known: {', '.join(sorted(known))}.")
+        kwargs = dict(d)
+        if "loss" in kwargs:
+            kwargs["loss"] = _loss_from(kwargs["loss"], source)
+        try:
+            cfg = cls(**kwargs)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+        cfg.validate(source)
+        return cfg
+
+    def validate(self, source: str = "config") -> None:
+        """Raise ConfigError naming the bad setting; called after every merge."""
+        checks = [
+            (self.lr > 0, "lr must be > 0"),
+            (self.weight_decay >= 0, "weight_decay must be >= 0"),
+            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.grad_clip > 0, "grad_clip must be > 0"),
+            (0 <= self.warmup_frac < 1, "warmup_frac must be in [0, 1)"),
+            (self.steps >= 0, "steps must be >= 0"),
+            (self.epochs > 0, "epochs must be > 0"),
+            (0 <= self.val_fraction < 1, "val_fraction must be in [0, 1)"),
+            (self.val_every >= 0 and self.checkpoint_every >= 0, "val_every/checkpoint_every must be >= 0"),
+            (self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1"),
+            (self.augment in AUGMENTS, f"augment must be one of {', '.join(AUGMENTS)}"),
+            (self.loss.ranking in RANKINGS, f"ranking must be one of {', '.join(RANKINGS)}"),
+            (self.loss.grid_min >= 1 and self.loss.grid_min <= self.loss.grid_max, "need 1 <= grid_min <= grid_max"),
+            (self.image_size is None or self.image_size >= 8, "image_size must be >= 8"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ConfigError(f"{source}: {msg}.")
+
+    def save(self, path: str | Path) -> Path:
+        """Write the resolved config as JSON (atomically: temp file + rename)."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.replace(p)
+        return p
+
+
+def _loss_from(value: Any, source: str) -> SoftLossConfig:
+    if isinstance(value, SoftLossConfig):
+        return value
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: 'loss' must be an object of soft-loss settings.")
+    try:
+        return SoftLossConfig.from_dict(value)
+    except (TypeError, ValueError, ConfigError) as exc:
+        raise ConfigError(f"{source}: loss: {exc}") from None
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: config file not found. Check the path.") from None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: not a valid JSON config ({exc}). Fix the file.") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: a training config must be a JSON object.")
+    return data
+
+
+def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Overlay ``overrides`` on ``base``; dotted keys (``loss.grid_min``) reach nested settings."""
+    out = json.loads(json.dumps(base))  # deep copy of plain JSON data
+    for key, value in overrides.items():
+        node = out
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+def resolve_config(file: str | Path | None = None, overrides: dict[str, Any] | None = None,
+                   base: TrainConfig | None = None) -> TrainConfig:
+    """defaults (or ``base``) < config file < overrides (dotted keys)."""
+    data = (base or TrainConfig()).to_dict()
+    source = "training config"
+    if file is not None:
+        data = merge(data, _flatten(read_config_file(file)))
+        source = str(file)
+    data = merge(data, overrides or {})
+    return TrainConfig.from_dict(data, source)
+
+
+def _flatten(d: dict[str, Any]) -> dict[str, Any]:
+    """{"loss": {"grid_min": 5}} -> {"loss.grid_min": 5} so a file may set a few nested keys."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if k in ("loss",) and isinstance(v, dict):
+            out.update({f"{k}.{kk}": vv for kk, vv in v.items()})
+        else:
+            out[k] = v
+    return out
+
+
+def with_changes(cfg: TrainConfig, **changes: Any) -> TrainConfig:
+    new = replace(cfg, **changes)
+    new.validate()
+    return new

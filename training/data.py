@@ -1,0 +1,239 @@
+"""Training images: folder scan, labels from class subfolders, hash split, seeded batches, augmentation.
+
+Every random choice (which images, crop, flip, jitter) is drawn from a generator seeded by
+(seed, step, rank, slot), so a resumed run sees exactly the batches an uninterrupted one would.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torchvision.transforms.v2 import functional as TF
+
+from l2r_core.errors import ImageLoadError
+from l2r_core.images import list_images, load_image
+from l2r_core.models.preprocessing import Preprocessing
+
+UNKNOWN = -1
+# (min crop area, brightness/contrast/saturation, hue, grayscale probability) per augmentation level.
+AUGMENT_LEVELS = {"light": (0.35, 0.2, 0.0, 0.0), "heavy": (0.08, 0.4, 0.1, 0.1)}
+
+
+@dataclass
+class ImageSet:
+    root: Path
+    paths: list[Path]
+    labels: list[int]  # model class index, or UNKNOWN
+    class_map: dict[str, int] = field(default_factory=dict)  # folder name -> class index
+    unmatched: list[str] = field(default_factory=list)  # class folders with no matching class name
+
+    @property
+    def has_labels(self) -> bool:
+        return any(label != UNKNOWN for label in self.labels)
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"[_\-]+", " ", name)).strip().lower()
+
+
+def class_index(folder: str, class_names: Sequence[str]) -> int:
+    """The model class a folder name denotes: its class name (any comma-separated synonym) or, for
+    1000-class models, an ImageNet WordNet id such as n01440764. UNKNOWN when nothing matches."""
+    key = _norm(folder)
+    for i, name in enumerate(class_names):
+        if key in {_norm(part) for part in str(name).split(",")} or key == _norm(str(name)):
+            return i
+    if len(class_names) == 1000 and re.fullmatch(r"n\d{8}", folder):
+        from timm.data import ImageNetInfo
+
+        info = ImageNetInfo()
+        if info.has_label(folder):
+            return int(info.label_names().index(folder))
+    return UNKNOWN
+
+
+def scan_folder(root: str | Path, class_names: Sequence[str]) -> ImageSet:
+    """All images under ``root`` (recursive). Images inside first-level subfolders take the
+    subfolder's name as their class (ImageFolder layout)."""
+    base = Path(root)
+    paths = list_images(base, recursive=True)
+    if not paths:
+        raise ImageLoadError(f"{base}: no images found (looked for .jpg, .png, ... in all subfolders).")
+    class_map: dict[str, int] = {}
+    labels = []
+    for p in paths:
+        parts = p.relative_to(base).parts
+        if len(parts) < 2:
+            labels.append(UNKNOWN)
+            continue
+        folder = parts[0]
+        if folder not in class_map:
+            class_map[folder] = class_index(folder, class_names)
+        labels.append(class_map[folder])
+    unmatched = sorted(k for k, v in class_map.items() if v == UNKNOWN)
+    return ImageSet(base, paths, labels, {k: v for k, v in class_map.items() if v != UNKNOWN}, unmatched)
+
+
+def split_indices(images: ImageSet, val_fraction: float) -> tuple[list[int], list[int]]:
+    """Deterministic train/val split by a hash of each file's path relative to the root, so adding
+    images never moves old ones between the sets. At least one image each when possible."""
+    keys = [int(hashlib.sha1(p.relative_to(images.root).as_posix().encode()).hexdigest(), 16) / 16**40
+            for p in images.paths]
+    val = [i for i, k in enumerate(keys) if k < val_fraction]
+    if val_fraction > 0 and not val and len(keys) >= 2:
+        val = [int(np.argmin(keys))]
+    if len(val) == len(keys) and keys:
+        val.remove(int(np.argmax(keys)))
+    vs = set(val)
+    return [i for i in range(len(keys)) if i not in vs], sorted(val)
+
+
+def steps_for_epochs(n_train: int, epochs: float, batch_size: int, world: int = 1) -> int:
+    return max(1, math.ceil(epochs * n_train / (batch_size * world)))
+
+
+def batch_indices(step: int, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1) -> list[int]:
+    """Positions into a list of ``n`` items for this rank's share of global batch ``step``.
+
+    The global stream is a sequence of seeded epoch permutations; step s takes items
+    [s*B*world, (s+1)*B*world) of it and rank r its r-th contiguous slice of B (DistributedSampler-like).
+    """
+    if n <= 0:
+        raise ValueError("no items to sample from")
+    start = (step * world + rank) * batch_size
+    out: list[int] = []
+    epoch, cached = -1, np.empty(0, dtype=np.int64)
+    for pos in range(start, start + batch_size):
+        e, k = divmod(pos, n)
+        if e != epoch:
+            epoch, cached = e, np.random.default_rng([seed, e]).permutation(n)
+        out.append(int(cached[k]))
+    return out
+
+
+def _crop_box(w: int, h: int, rng: np.random.Generator, min_area: float) -> tuple[int, int, int, int]:
+    """RandomResizedCrop's box (top, left, height, width): area in [min_area, 1], ratio 3/4..4/3."""
+    for _ in range(10):
+        area = w * h * rng.uniform(min_area, 1.0)
+        ratio = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
+        cw, ch = int(round(math.sqrt(area * ratio))), int(round(math.sqrt(area / ratio)))
+        if 0 < cw <= w and 0 < ch <= h:
+            return int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1)), ch, cw
+    side = min(w, h)
+    return (h - side) // 2, (w - side) // 2, side, side
+
+
+def augment_image(img: Image.Image, pre: Preprocessing, level: str, rng: np.random.Generator) -> torch.Tensor:
+    """Random resized crop, flip and colour jitter (torchvision v2 functional ops with our own
+    seeded parameters), then the model's own normalisation. ``none`` is plain preprocessing."""
+    if level == "none":
+        return pre(img)
+    min_area, jitter, hue, p_gray = AUGMENT_LEVELS[level]
+    top, left, ch, cw = _crop_box(img.width, img.height, rng, min_area)
+    img = TF.resized_crop(img, top, left, ch, cw, list(pre.input_size), antialias=True)
+    if rng.random() < 0.5:
+        img = TF.horizontal_flip(img)
+    img = TF.adjust_brightness(img, float(rng.uniform(1 - jitter, 1 + jitter)))
+    img = TF.adjust_contrast(img, float(rng.uniform(1 - jitter, 1 + jitter)))
+    img = TF.adjust_saturation(img, float(rng.uniform(1 - jitter, 1 + jitter)))
+    if hue > 0:
+        img = TF.adjust_hue(img, float(rng.uniform(-hue, hue)))
+    if p_gray > 0 and rng.random() < p_gray:
+        img = TF.rgb_to_grayscale(img, num_output_channels=3)
+    return pre.to_tensor(img)
+
+
+class BatchLoader:
+    """Loads seeded, augmented batches on a thread pool, one step ahead of the training loop.
+
+    An unreadable image is skipped with a warning (once per file) and replaced by the next readable
+    one in list order, which keeps batches deterministic.
+    """
+
+    def __init__(self, images: ImageSet, indices: Sequence[int], pre: Preprocessing, augment: str,
+                 batch_size: int, seed: int, rank: int = 0, world: int = 1, threads: int = 4) -> None:
+        if not indices:
+            raise ImageLoadError(f"{images.root}: no training images left after the validation split.")
+        self.images, self.indices, self.pre, self.augment = images, list(indices), pre, augment
+        self.batch_size, self.seed, self.rank, self.world = batch_size, seed, rank, world
+        self._bad: set[int] = set()
+        self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="l2r-data")
+        # A separate thread assembles the next batch: submitting it to ``_pool`` itself could
+        # deadlock, the batch task waiting on image tasks queued behind it.
+        self._prefetcher = ThreadPoolExecutor(1, thread_name_prefix="l2r-prefetch")
+        self._ahead: dict[int, Future[tuple[torch.Tensor, torch.Tensor]]] = {}
+
+    def _read(self, pos: int) -> tuple[Image.Image, int]:
+        n = len(self.indices)
+        for k in range(n):
+            item = self.indices[(pos + k) % n]
+            if item in self._bad:
+                continue
+            try:
+                return load_image(self.images.paths[item]), self.images.labels[item]
+            except ImageLoadError as exc:
+                self._bad.add(item)
+                warnings.warn(f"skipped unreadable image: {exc}", stacklevel=2)
+        raise ImageLoadError(f"{self.images.root}: none of the training images could be read.")
+
+    def _sample(self, step: int, slot: int, pos: int) -> tuple[torch.Tensor, int]:
+        img, label = self._read(pos)
+        rng = np.random.default_rng([self.seed, step, self.rank, slot])
+        return augment_image(img, self.pre, self.augment, rng), label
+
+    def _load(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        pos = batch_indices(step, len(self.indices), self.batch_size, self.seed, self.rank, self.world)
+        items = list(self._pool.map(lambda a: self._sample(step, a[0], a[1]), enumerate(pos)))
+        x = torch.stack([t for t, _ in items])
+        return x, torch.tensor([label for _, label in items], dtype=torch.long)
+
+    def get(self, step: int, prefetch: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """(images (B,C,H,W) normalised, labels (B,) with UNKNOWN = -1) of this rank for ``step``."""
+        fut = self._ahead.pop(step, None)
+        self._ahead.clear()
+        batch = fut.result() if fut is not None else self._load(step)
+        if prefetch:
+            self._ahead[step + 1] = self._prefetcher.submit(self._load, step + 1)
+        return batch
+
+    def close(self) -> None:
+        self._ahead.clear()
+        self._prefetcher.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def load_fixed(images: ImageSet, indices: Sequence[int], pre: Preprocessing, limit: int
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The validation images (plain preprocessing), unreadable ones skipped; at most ``limit``."""
+    xs, ys = [], []
+    for i in list(indices)[:limit]:
+        try:
+            xs.append(pre(load_image(images.paths[i])))
+            ys.append(images.labels[i])
+        except ImageLoadError as exc:
+            warnings.warn(f"skipped unreadable validation image: {exc}", stacklevel=2)
+    if not xs:
+        return torch.empty(0, pre.channels, *pre.input_size), torch.empty(0, dtype=torch.long)
+    return torch.stack(xs), torch.tensor(ys, dtype=torch.long)
+
+
+def second_targets(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(top-1, second target): the runner-up when top-1 is correct or the label is unknown,
+    otherwise the ground-truth label (the paper's rule)."""
+    top1 = logits.argmax(-1)
+    if logits.shape[-1] < 2:
+        return top1, top1
+    runner = logits.topk(2, dim=-1).indices[:, 1]
+    labels = labels.to(top1.device)
+    wrong = (labels != UNKNOWN) & (labels != top1)
+    return top1, torch.where(wrong, labels, runner)
+

@@ -1,0 +1,209 @@
+"""Everything one training run holds (model, explainer, optimiser, data, log), built in one place.
+
+``prepare`` handles the three starts: fresh (``build_explainer``), fine-tune (``--init`` or a given
+explainer) and resume (a checkpoint), and the device set-up: DDP, bf16 autocast and gradient
+checkpointing of the target (the last two on CUDA only).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import shutil
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ContextManager
+
+import numpy as np
+import torch
+from torch import nn
+
+from l2r_core.errors import ConfigError
+from l2r_core.explainer import Explainer, ExplainerConfig, build_explainer, load_explainer
+from l2r_core.metrics.hard import deletion_insertion
+from l2r_core.metrics.references import make_reference
+from l2r_core.metrics.soft import soft_rank_loss
+from l2r_core.models.adapter import ModelAdapter
+
+from . import ddp
+from .checkpoint import checkpoints_dir, read_checkpoint, restore
+from .config import TrainConfig
+from .data import BatchLoader, load_fixed, scan_folder, split_indices, steps_for_epochs
+from .metrics_log import EtaClock, MetricsLog
+from .schedule import make_scheduler
+
+VAL_PROTOCOL = "aha"  # the paper's evaluation: hard argsort, 21 points, mean-colour reference, softmax
+
+
+class AutocastModel:
+    """The target with its forward in bf16 autocast and float32 logits out (CUDA only)."""
+
+    def __init__(self, model: ModelAdapter, ctx: Callable[[], ContextManager[Any]]) -> None:
+        self._model, self._ctx = model, ctx
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        with self._ctx():
+            return self._model.logits(x).float()
+
+
+@dataclass
+class Session:
+    config: TrainConfig
+    model: ModelAdapter
+    explainer: Explainer
+    decoder: nn.Module  # the DDP wrapper under torchrun, else explainer.decoder
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    loader: BatchLoader
+    val_x: torch.Tensor
+    log: MetricsLog
+    dist: ddp.DistInfo
+    device: torch.device
+    out: Path
+    start_step: int
+    total: int
+    clock: EtaClock
+    current_step: int = 0
+    params: list[nn.Parameter] = field(default_factory=list)
+
+    def autocast(self) -> ContextManager[Any]:
+        if self.device.type == "cuda" and self.config.amp:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def loss_fn(self, x: torch.Tensor, maps: torch.Tensor, targets: torch.Tensor, *, grid: int,
+                reference: str, tau: float, seed: int) -> torch.Tensor:
+        """The soft deletion/insertion loss (+ peak penalty) averaged over the batch."""
+        cfg = self.config.loss
+        ref = make_reference(reference, x, self.model.preprocessing, cfg.blur_size, cfg.blur_sigma)
+        model = AutocastModel(self.model, self.autocast) if self.device.type == "cuda" and self.config.amp else self.model
+        gen = torch.Generator(device=x.device).manual_seed(seed)
+        loss, _ = soft_rank_loss(model, x, maps.float(), targets, grid=grid, reference=ref, tau=tau,
+                                 config=cfg, generator=gen)
+        return loss
+
+    def close(self) -> None:
+        self.loader.close()
+        self.log.close()
+        ddp.cleanup(self.dist)
+
+
+def _resize_preprocessing(model: ModelAdapter, size: int | None) -> None:
+    """--image-size: train (and save the explainer) at another square input size."""
+    pre = model.preprocessing
+    if size is None or tuple(pre.input_size) == (size, size):
+        return
+    short = None if pre.resize_short is None else int(round(size * pre.resize_short / pre.input_size[0]))
+    model.preprocessing = dataclasses.replace(pre, input_size=(size, size), resize_short=short)
+
+
+def make_explainer(config: TrainConfig, model: ModelAdapter) -> Explainer:
+    """Fine-tune ``config.init`` when given, else a fresh decoder over the chosen backbone."""
+    if config.init:
+        return load_explainer(config.init, model)
+    if config.backbone == "target" and not model.supports_features:
+        raise ConfigError(f"{model.name}: this model type gives no intermediate features for the explainer. "
+                          f"Give a separate backbone: --backbone timm:<arch> --backbone-weights FILE.")
+    ecfg = ExplainerConfig.from_dict(dict(config.explainer, backbone=config.backbone,
+                                          backbone_weights=config.backbone_weights))
+    return build_explainer(model, ecfg)
+
+
+def _optimizer_factory(config: TrainConfig) -> Callable[[Explainer], torch.optim.Optimizer]:
+    def make(explainer: Explainer) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(explainer.trainable_parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+    return make
+
+
+def _enable_cuda_savings(config: TrainConfig, model: ModelAdapter, device: torch.device) -> None:
+    """Gradient checkpointing of the target: the soft loss backpropagates through 16 x 2B passes."""
+    module = model.module
+    if device.type == "cuda" and config.grad_checkpointing and hasattr(module, "set_grad_checkpointing"):
+        module.set_grad_checkpointing(True)  # type: ignore[union-attr]
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    """A fresh run must not mix its checkpoints with an earlier run's."""
+    ck = checkpoints_dir(out)
+    if not (ck.is_dir() and any(ck.iterdir())):
+        return
+    if not overwrite:
+        raise ConfigError(f"{out}: already holds a training run. Resume it with --resume {out}, "
+                          f"choose another --out folder, or pass --overwrite to start afresh.")
+    shutil.rmtree(ck)
+    (out / "metrics.jsonl").unlink(missing_ok=True)
+
+
+def prepare(config: TrainConfig, model: ModelAdapter, explainer: Explainer | None,
+            resume: str | Path | None, overwrite: bool = False) -> Session:
+    info = ddp.detect()
+    device = ddp.pick_device(config.device, info)
+    ddp.init(info, device)
+    if not model.supports_grad:
+        raise ConfigError(f"{model.name}: training needs gradients through the model, which {model.kind} models "
+                          f"do not give. Use the timm weights or a TorchScript export instead.")
+    _resize_preprocessing(model, config.image_size)
+    model.to(device)
+    images = scan_folder(config.data, model.class_names)
+    if images.unmatched and info.is_main:
+        warnings.warn(f"class folders not matching any of the model's class names (labels unknown): "
+                      f"{', '.join(images.unmatched[:5])}", stacklevel=2)
+    train_idx, val_idx = split_indices(images, config.val_fraction)
+    total = config.steps or steps_for_epochs(len(train_idx), config.epochs, config.batch_size, info.world)
+    opt_factory = _optimizer_factory(config)
+
+    def sched_factory(opt: torch.optim.Optimizer) -> Any:
+        return make_scheduler(opt, total, config.warmup_frac, config.warmup_start_div, config.final_div)
+
+    start = 0
+    if resume is not None:
+        resumed = read_checkpoint(resume)
+        explainer, optimizer, scheduler = restore(resumed, model, opt_factory, sched_factory)
+        start = resumed.step
+    else:
+        explainer = explainer or make_explainer(config, model)
+        optimizer = None  # built after the move to the device
+    explainer.to(device).train()
+    if resume is None:
+        optimizer = opt_factory(explainer)
+        scheduler = sched_factory(optimizer)
+    _enable_cuda_savings(config, model, device)
+    out = Path(config.out)
+    if info.is_main:
+        if resume is None:
+            _check_out(out, overwrite)
+        config.save(out / "config.json")
+    pre = model.preprocessing
+    loader = BatchLoader(images, train_idx, pre, config.augment, config.batch_size, config.seed,
+                         info.rank, info.world, config.loader_threads)
+    val_x = load_fixed(images, val_idx, pre, config.val_max_images)[0] if info.is_main else torch.empty(0)
+    log = MetricsLog(out / "metrics.jsonl", enabled=info.is_main)
+    log.write("start", start, total, n_train=len(train_idx), n_val=int(val_x.shape[0]), world=info.world,
+              device=str(device), resumed=resume is not None, labelled=images.has_labels)
+    return Session(config, model, explainer, ddp.wrap(explainer.decoder, info, device), optimizer, scheduler,
+                   loader, val_x, log, info, device, out, start, total, EtaClock(start), start,
+                   explainer.trainable_parameters())
+
+
+@torch.no_grad()
+def validate(explainer: Explainer, model: ModelAdapter, x: torch.Tensor, config: TrainConfig) -> dict[str, Any]:
+    """Mean HARD deletion/insertion AUC of the top-1 maps on the validation images (paper protocol)."""
+    was_training = explainer.decoder.training
+    explainer.eval()
+    dels, inss = [], []
+    try:
+        for i in range(0, x.shape[0], config.batch_size):
+            xb = x[i : i + config.batch_size].to(model.device)
+            maps, logits = explainer.explain(xb)
+            res = deletion_insertion(model, xb, maps.float(), logits.argmax(-1), protocol=VAL_PROTOCOL)
+            dels.append(res.deletion_auc)
+            inss.append(res.insertion_auc)
+    finally:
+        explainer.train(was_training)
+    d, n = np.concatenate(dels), np.concatenate(inss)
+    return {"del_auc": float(np.nanmean(d)), "ins_auc": float(np.nanmean(n)), "protocol": VAL_PROTOCOL,
+            "n_images": int(d.shape[0])}
