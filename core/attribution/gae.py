@@ -32,8 +32,11 @@ def _chunk(model: ModelAdapter, x: torch.Tensor, t: torch.Tensor) -> tuple[list[
         # Frozen adapters have no parameter gradients; a grad-requiring input makes the graph.
         logits = model.logits(x.detach().requires_grad_(True))
     check_attention(model, store)
-    grads = torch.autograd.grad(logits.gather(1, t[:, None]).sum(), store)
-    return [a.detach() for a in store], list(grads)
+    # Attention that does not depend on the input (constant maps) has no gradient: zero relevance.
+    live = [a for a in store if a.requires_grad]
+    found = iter(torch.autograd.grad(logits.gather(1, t[:, None]).sum(), live) if live else ())
+    grads = [next(found) if a.requires_grad else torch.zeros_like(a) for a in store]
+    return [a.detach() for a in store], grads
 
 
 @register_method("gae", "Transformer attribution (GAE)", needs_grad=True, transformer_only=True,

@@ -76,11 +76,12 @@ def smooth_cnn(num_classes: int = 3, gain: float = 3.0) -> nn.Sequential:
 
 
 class RegionReader(nn.Module):
-    """Class 0's logit is ``gain`` times the mean of the input inside one box; class 1's is 0."""
+    """Class 0's logit is ``gain * (mean of the input inside one box - offset)``; class 1's is 0.
+    With an all-ones input and masks keeping half the pixels, class 0's probability spans (0, 1)."""
 
-    def __init__(self, box: tuple[int, int, int, int], gain: float = 6.0) -> None:
+    def __init__(self, box: tuple[int, int, int, int], gain: float = 10.0, offset: float = 0.5) -> None:
         super().__init__()
-        self.box, self.gain = box, gain
+        self.box, self.gain, self.offset = box, gain, offset
         self.dummy = nn.Conv2d(3, 3, 1)  # so the module has a conv (and ONNX export has a graph)
         with torch.no_grad():
             self.dummy.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
@@ -88,15 +89,16 @@ class RegionReader(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y0, y1, x0, x1 = self.box
-        v = self.dummy(x)[:, :, y0:y1, x0:x1].mean(dim=(1, 2, 3)) * self.gain
+        v = (self.dummy(x)[:, :, y0:y1, x0:x1].mean(dim=(1, 2, 3)) - self.offset) * self.gain
         return torch.stack([v, torch.zeros_like(v)], dim=1)
 
 
 class ConstQuery(nn.Module):
-    """Stands in for ``attn.q_norm``: every query is all ones."""
+    """Stands in for ``attn.q_norm``: every query is all ones (still in the autograd graph, so the
+    attention probabilities require grad as they do in a real model)."""
 
     def forward(self, q: torch.Tensor) -> torch.Tensor:
-        return torch.ones_like(q)
+        return q * 0 + 1
 
 
 class OneHotKey(nn.Module):
@@ -109,7 +111,7 @@ class OneHotKey(nn.Module):
     def forward(self, k: torch.Tensor) -> torch.Tensor:
         out = torch.zeros_like(k)
         out[:, :, self.index] = self.value
-        return out
+        return k * 0 + out
 
 
 def force_attention(vit: nn.Module, token: int) -> None:
