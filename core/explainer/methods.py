@@ -1,0 +1,104 @@
+"""The ``l2r`` and ``l2r-refine`` attribution methods (registered on import).
+
+Both take the trained explainer as option ``explainer=`` (an ``Explainer``, or the path of a saved
+one, loaded for ``model``). ``l2r`` needs no gradients of the target (one forward pass gives the
+prediction and the features), so it also runs for ONNX targets with a timm backbone.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..attribution.registry import register_method
+from ..errors import Cancelled, ConfigError
+from ..models.adapter import ModelAdapter
+from ..progress import Progress
+from .explainer import Explainer
+from .refine import refine_map
+
+
+def require_explainer(explainer: Any, model: ModelAdapter, method: str) -> Explainer:
+    """The ``explainer`` option as an Explainer trained for ``model``; a clear error otherwise."""
+    if explainer is None:
+        raise ConfigError(f"{method} needs a trained explainer: load one with --explainer FOLDER "
+                          f"(or fine-tune one for this model with `l2r train`).")
+    if isinstance(explainer, (str, Path)):
+        from .io import load_explainer
+
+        return load_explainer(explainer, model)
+    if not isinstance(explainer, Explainer):
+        raise ConfigError(f"{method}: option explainer must be an Explainer or a folder, "
+                          f"got {type(explainer).__name__}")
+    if explainer.model is not model and explainer.model.fingerprint != model.fingerprint:
+        raise ConfigError(f"{method}: the explainer was built for {explainer.model.name} "
+                          f"(fingerprint {explainer.model.fingerprint[:8]}) but the model is {model.name} "
+                          f"(fingerprint {model.fingerprint[:8]}); load the matching explainer.")
+    return explainer
+
+
+@register_method("l2r", "L2R (learned explainer)", needs_grad=False, needs_explainer=True,
+                 description="Learned explainer trained to rank pixels for deletion/insertion: "
+                             "one forward pass of the target plus a small decoder.")
+def l2r(model: ModelAdapter, inputs: torch.Tensor, targets: torch.Tensor, *, batch_limit: int,
+        progress: Progress, explainer: Any = None, **_: Any) -> torch.Tensor:
+    ex = require_explainer(explainer, model, "L2R")
+    n, chunk = inputs.shape[0], max(1, int(batch_limit))
+    total, out = math.ceil(n / chunk), []
+    for k, start in enumerate(range(0, n, chunk)):
+        progress.step(k, total, "L2R explainer")
+        with torch.no_grad():
+            maps, _ = ex.explain(inputs[start:start + chunk], targets[start:start + chunk])
+        out.append(maps.float())
+    progress.step(total, total, "L2R explainer")
+    return torch.cat(out) if out else inputs.new_zeros(0, *inputs.shape[-2:])
+
+
+class _Offset:
+    """Progress of one image's refinement reported as part of the whole batch's."""
+
+    def __init__(self, outer: Progress, offset: int, total: int) -> None:
+        self.outer, self.offset, self.total = outer, offset, total
+
+    @property
+    def cancelled(self) -> bool:
+        return self.outer.cancelled
+
+    def step(self, done: int, total: int, message: str = "") -> None:
+        self.outer.step(self.offset + done, self.total, message)
+
+
+@register_method("l2r-refine", "L2R + test-time refinement", needs_grad=True, needs_explainer=True,
+                 description="The learned explainer's map, refined by a few gradient steps on the "
+                             "image's own soft deletion/insertion loss.",
+                 steps=10, lr=0.05, seed=0)
+def l2r_refine(model: ModelAdapter, inputs: torch.Tensor, targets: torch.Tensor, *, batch_limit: int,
+               progress: Progress, explainer: Any = None, steps: int = 10, lr: float = 0.05,
+               seed: int = 0, **options: Any) -> torch.Tensor:
+    """Per image: the explainer's map, then ``steps`` refinement steps (``options`` go to refine)."""
+    ex = require_explainer(explainer, model, "L2R + refinement")
+    initial = l2r(model, inputs, targets, batch_limit=batch_limit, progress=_NoReport(progress), explainer=ex)
+    n, steps = inputs.shape[0], int(steps)
+    out = []
+    for i in range(n):
+        sub = _Offset(progress, i * steps, n * steps)
+        out.append(refine_map(model, inputs[i:i + 1], int(targets[i]), initial[i], steps=steps, lr=lr,
+                              seed=seed + i, progress=sub, batch_limit=batch_limit, **options))
+    return torch.stack(out) if out else initial
+
+
+class _NoReport:
+    """Checks cancellation but reports nothing (the explainer pass is short next to refinement)."""
+
+    def __init__(self, outer: Progress) -> None:
+        self.outer = outer
+
+    @property
+    def cancelled(self) -> bool:
+        return self.outer.cancelled
+
+    def step(self, done: int, total: int, message: str = "") -> None:
+        if self.outer.cancelled:
+            raise Cancelled()
