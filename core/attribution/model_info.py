@@ -63,3 +63,13 @@ def vit_layout(model: ModelAdapter, input_hw: tuple[int, int] | None = None) -> 
     if len(grid) != 2:
         raise ConfigError(f"{model.name}: cannot tell the patch grid of this transformer")
     return prefix, int(grid[0]), int(grid[1])
+
+
+def fixed_batch_size(model: ModelAdapter) -> int | None:
+    """Images per call an ONNX graph accepts when it was exported without a dynamic batch axis
+    (torch.onnx.export's default); None when any batch size works."""
+    session = getattr(model, "session", None)
+    if session is None:
+        return None
+    dim = session.get_inputs()[0].shape[0]
+    return dim if isinstance(dim, int) and dim > 0 else None

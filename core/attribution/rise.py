@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from ..errors import ConfigError
 from ..models.adapter import ModelAdapter
 from ..progress import Progress
+from .model_info import fixed_batch_size
 from .registry import register_method
 
 
@@ -43,6 +44,14 @@ class RiseMasks:
         return torch.stack(out)
 
 
+def _target_probs(model: ModelAdapter, batch: torch.Tensor, target: int, fixed: int | None) -> torch.Tensor:
+    """Softmax probability of ``target`` for each image; pads to a fixed-batch graph's size."""
+    k = batch.shape[0]
+    if fixed is not None and k != fixed:
+        batch = torch.cat([batch, batch.new_zeros(fixed - k, *batch.shape[1:])])
+    return model.logits(batch).float().softmax(-1)[:k, target]
+
+
 @register_method("rise", "RISE", needs_grad=False, n_masks=2000, cell_size=7, p=0.5, seed=0,
                  description="Randomised input sampling: class probability under random masks, averaged.")
 def rise(model: ModelAdapter, inputs: torch.Tensor, targets: torch.Tensor, *, batch_limit: int,
@@ -51,14 +60,15 @@ def rise(model: ModelAdapter, inputs: torch.Tensor, targets: torch.Tensor, *, ba
     b, _, h, w = inputs.shape
     masks = RiseMasks(n_masks, (h, w), cell_size, p, seed)
     sal = torch.zeros(b, h, w, dtype=torch.float32, device=inputs.device)
-    step = max(1, int(batch_limit))
+    fixed = fixed_batch_size(model)
+    step = fixed or max(1, int(batch_limit))
     n_chunks = math.ceil(masks.n / step)
     total, done = b * n_chunks, 0
     with torch.no_grad():
         for start in range(0, masks.n, step):
             m = masks.chunk(start, min(start + step, masks.n), inputs.device).to(inputs.dtype)
             for i in range(b):
-                prob = model.logits(inputs[i:i + 1] * m).float().softmax(-1)[:, int(targets[i])]
+                prob = _target_probs(model, inputs[i:i + 1] * m, int(targets[i]), fixed)
                 sal[i] += (prob.to(sal.device)[:, None, None] * m[:, 0].float()).sum(0)
                 done += 1
                 progress.step(done, total, "RISE")

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from .fixtures_models import ModuleAdapter, hand_cnn, identity_blocks_vit, timm_adapter, tiny_cnn, tiny_vit
 
 from l2r_core.attribution import attribute
 from l2r_core.attribution.layers import find_target_layer, tokens_to_grid
 from l2r_core.errors import ConfigError
+
+from .fixtures_models import ModuleAdapter, hand_cnn, identity_blocks_vit, timm_adapter, tiny_cnn, tiny_vit
 
 
 def _hand_cam(act: torch.Tensor, score: torch.Tensor) -> torch.Tensor:

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from .fixtures_models import hand_cnn, ModuleAdapter, tiny_vit
 from torch import nn
 
 from l2r_core.attribution import attribute
 from l2r_core.attribution.hooks import HookSession, record
+
+from .fixtures_models import ModuleAdapter, hand_cnn, tiny_vit
 
 
 def _no_hooks(root: nn.Module) -> bool:

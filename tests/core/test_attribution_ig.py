@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from .fixtures_models import ModuleAdapter, smooth_cnn
 
 from l2r_core.attribution import attribute
 from l2r_core.attribution.integrated_gradients import integration_points, resolve_baseline
 from l2r_core.errors import Cancelled, ConfigError
 from l2r_core.progress import CancelToken
+
+from .fixtures_models import ModuleAdapter, smooth_cnn
 
 
 @pytest.fixture

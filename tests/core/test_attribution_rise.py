@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from l2r_core.attribution import attribute
+from l2r_core.attribution.model_info import fixed_batch_size
 from l2r_core.attribution.rise import RiseMasks
 
 from .fixtures_models import ModuleAdapter, RegionReader
@@ -52,15 +53,17 @@ def test_rise_peaks_in_the_region_the_model_reads(region_model: ModuleAdapter) -
 
 
 @pytest.mark.filterwarnings("ignore")
-def test_rise_on_onnx_model_matches_torch(tmp_path, region_model: ModuleAdapter) -> None:
+@pytest.mark.parametrize("dynamic", [True, False])
+def test_rise_on_onnx_model_matches_torch(tmp_path, region_model: ModuleAdapter, dynamic: bool) -> None:
     from l2r_core.models import load_model
 
     path = tmp_path / "region.onnx"
+    axes = {"image": {0: "batch"}, "logits": {0: "batch"}} if dynamic else None
     torch.onnx.export(region_model.module, (torch.zeros(1, 3, 32, 32),), str(path), dynamo=False,
-                      input_names=["image"], output_names=["logits"],
-                      dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+                      input_names=["image"], output_names=["logits"], dynamic_axes=axes)
     onnx_model = load_model(str(path))
     assert onnx_model.kind == "onnx" and not onnx_model.supports_grad
+    assert fixed_batch_size(onnx_model) == (None if dynamic else 1)
     x = torch.ones(1, 3, 32, 32)
     got = attribute("rise", onnx_model, x, 0, n_masks=48, cell_size=4, batch_limit=16)
     want = attribute("rise", region_model, x, 0, n_masks=48, cell_size=4, batch_limit=16)
