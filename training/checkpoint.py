@@ -160,8 +160,10 @@ def restore(resumed: Resumed, model: ModelAdapter, optimizer_factory: Any, sched
     """Rebuild explainer, optimizer and scheduler from a checkpoint and restore their state."""
     explainer = load_explainer(resumed.folder, model)
     optimizer = optimizer_factory(explainer)
-    optimizer.load_state_dict(resumed.state["optimizer"])
+    # The scheduler first: building it resets the lr to its step-0 value; the optimizer's saved
+    # state (loaded after) carries the lr of the saved step.
     scheduler = scheduler_factory(optimizer)
+    optimizer.load_state_dict(resumed.state["optimizer"])
     scheduler.load_state_dict(resumed.state["scheduler"])
     set_rng_state(resumed.state["rng"])
     return explainer, optimizer, scheduler

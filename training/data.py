@@ -55,9 +55,9 @@ def class_index(folder: str, class_names: Sequence[str]) -> int:
     if len(class_names) == 1000 and re.fullmatch(r"n\d{8}", folder):
         from timm.data import ImageNetInfo
 
-        info = ImageNetInfo()
-        if info.has_label(folder):
-            return int(info.label_names().index(folder))
+        wnids = list(ImageNetInfo().label_names())
+        if folder in wnids:
+            return wnids.index(folder)
     return UNKNOWN
 
 

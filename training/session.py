@@ -165,6 +165,7 @@ def prepare(config: TrainConfig, model: ModelAdapter, explainer: Explainer | Non
         explainer, optimizer, scheduler = restore(resumed, model, opt_factory, sched_factory)
         start = resumed.step
     else:
+        torch.manual_seed(config.seed)  # the fresh decoder's initial weights follow the run's seed
         explainer = explainer or make_explainer(config, model)
         optimizer = None  # built after the move to the device
     explainer.to(device).train()
