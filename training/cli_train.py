@@ -64,6 +64,8 @@ def add_train_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("train", help="train or fine-tune an L2R explainer",
                               description="Train or fine-tune a learn-to-rank explainer for a model on a folder of "
                               "images. Settings: defaults < --config FILE < flags. Runs under torchrun too.")
+    p.add_argument("images", nargs="?", default=None, metavar="IMAGES_DIR",
+                   help="folder of training images (same as --data)")
     p.add_argument("--config", help="JSON file of training settings (flags override it)")
     p.add_argument("--resume", metavar="DIR", help="resume the run in DIR (its --out folder or a checkpoint)")
     p.add_argument("--overwrite", action="store_true", help="start afresh even if --out holds an earlier run")
@@ -98,6 +100,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
 def resolve_args(args: argparse.Namespace) -> tuple[TrainConfig, Path | None]:
     """The resolved config and the checkpoint to resume from (None: a fresh run)."""
     overrides = overrides_from_args(args)
+    if getattr(args, "images", None):
+        overrides.setdefault("data", args.images)
     if not args.resume:
         cfg = resolve_config(args.config, overrides)
         if not cfg.data:

@@ -13,6 +13,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from l2r_core.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -42,6 +44,8 @@ def pick_device(requested: str, info: DistInfo) -> torch.device:
     """auto -> cuda:LOCAL_RANK when CUDA is there, else cpu; explicit 'cuda' also takes LOCAL_RANK."""
     if requested == "auto":
         requested = "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {requested}: CUDA is not available on this machine. Use --device cpu.")
     if requested == "cuda" and info.enabled:
         return torch.device(f"cuda:{info.local_rank}")
     return torch.device(requested)
