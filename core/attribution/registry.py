@@ -48,8 +48,9 @@ def register_method(name: str, display_name: str, *, needs_grad: bool, transform
 
 
 def _load_builtin() -> None:
-    # Importing the package registers the built-in methods.
+    # Importing the packages registers the built-in methods (baselines, then l2r/l2r-refine).
     from .. import attribution  # noqa: F401
+    from ..explainer import methods  # noqa: F401
 
 
 def list_methods() -> list[MethodInfo]:
