@@ -54,8 +54,9 @@ def _load_builtin() -> None:
 
 
 def list_methods() -> list[MethodInfo]:
+    """Every registered method, the learned explainer's first (it is the product's headline)."""
     _load_builtin()
-    return list(_REGISTRY.values())
+    return sorted(_REGISTRY.values(), key=lambda m: not m.needs_explainer)
 
 
 def get_method(name: str) -> MethodInfo:
