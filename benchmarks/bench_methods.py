@@ -2,7 +2,8 @@
 
 Run: .venv/bin/python benchmarks/bench_methods.py [--repeats 3] [--threads 1] [--batch-limit 16]
 Models: the demo CNN (EfficientNet-Lite0) and a randomly initialised timm vit_tiny_patch16_224.
-One forward pass (batch 1, no gradients) is timed in the same process; every method runs with
+One forward pass (batch 1, no gradients) is timed in the same process right before each method
+(the ratio uses that neighbouring time; the table's forward row is their median); every method runs with
 its registered defaults (IG 32 steps, RISE 2000 masks) unless overridden. Medians of the repeats;
 methods slower than --slow-s seconds run once. Prints a markdown table.
 """
@@ -52,14 +53,20 @@ def bench_model(model: ModelAdapter, args: argparse.Namespace) -> dict[str, floa
             model.logits(x)
 
     forward()  # warm-up
-    out = {"forward": timed(forward, max(5, args.repeats), args.slow_s)}
+    # The forward pass is re-timed just before each method and each ratio uses its own
+    # neighbour, so load changes on a shared machine skew the ratios less.
+    out: dict[str, float] = {}
+    fwd: list[float] = []
     for info in available_methods(model):
         if info.needs_explainer:
             continue
         kw = opts.get(info.name, {})
-        out[info.name] = timed(lambda: attribute(info.name, model, x, 0, batch_limit=args.batch_limit, **kw),
-                               args.repeats, args.slow_s)
-        print(f"  {model.name} {info.name}: {out[info.name]:.3f}s", flush=True)
+        fwd.append(timed(forward, max(5, args.repeats), args.slow_s))
+        t = timed(lambda: attribute(info.name, model, x, 0, batch_limit=args.batch_limit, **kw),
+                  args.repeats, args.slow_s)
+        out[info.name], out[info.name + "/ratio"] = t, t / fwd[-1]
+        print(f"  {model.name} {info.name}: {t:.3f}s ({t / fwd[-1]:.1f} x forward {fwd[-1]:.4f}s)", flush=True)
+    out["forward"] = statistics.median(fwd)
     return out
 
 
@@ -76,7 +83,7 @@ def main() -> None:
     torch.manual_seed(0)
     results = {"demo-cnn": bench_model(load_model("demo-cnn"), args),
                "vit_tiny_patch16_224": bench_model(vit_tiny(), args)}
-    names = list(dict.fromkeys(n for r in results.values() for n in r if n != "forward"))
+    names = list(dict.fromkeys(n for r in results.values() for n in r if n != "forward" and "/" not in n))
     print(f"\nthreads={args.threads} batch_limit={args.batch_limit} ig_steps={args.ig_steps} "
           f"rise_masks={args.rise_masks} repeats={args.repeats} (median)\n")
     cols = list(results)
@@ -87,7 +94,7 @@ def main() -> None:
         cells = []
         for c in cols:
             r = results[c]
-            cells.append(f"{r[n]:.3f} | {r[n] / r['forward']:.1f}" if n in r else "n/a | n/a")
+            cells.append(f"{r[n]:.3f} | {r[n + '/ratio']:.1f}" if n in r else "n/a | n/a")
         print(f"| {n} | " + " | ".join(cells) + " |")
 
 
