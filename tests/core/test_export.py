@@ -256,3 +256,66 @@ def test_output_inside_the_image_folder_is_not_explained(tmp_path, tiny_model):
         s = export_folder(tiny_model, _opts(images, images / "export", recursive=True))
     assert s.images == 2 and s.skipped == 2
     shutil.rmtree(images / "export")
+
+
+def _tiny_explainer(model, seed: int):
+    import torch
+    from l2r_core.explainer import ExplainerConfig, build_explainer
+
+    torch.manual_seed(seed)
+    return build_explainer(model, ExplainerConfig(num_classes=5, input_size=(SIDE, SIDE), stage_channels=16,
+                                                  fusion_channels=16, embed_dim=8))
+
+
+def test_learned_explainer_is_the_default_and_its_identity_is_checked(tmp_path, tiny_model):
+    from l2r_core.explainer import explainer_fingerprint
+
+    images, out = tmp_path / "imgs", tmp_path / "out"
+    make_images(images, 2)
+    explainer = _tiny_explainer(tiny_model, 0)
+    s = export_folder(tiny_model, ExportOptions(images, out, explainer_source="expl-a"), explainer=explainer)
+    assert s.methods == ["l2r"] and s.errors == 0
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["explainer"]["fingerprint"] == explainer_fingerprint(explainer)
+    assert man["explainer"]["source"] == "expl-a" and man["explainer"]["config"]["embed_dim"] == 8
+    with pytest.raises(ConfigError, match="another explainer"):
+        export_folder(tiny_model, ExportOptions(images, out), explainer=_tiny_explainer(tiny_model, 1))
+    with pytest.raises(ConfigError, match="needs a trained explainer"):
+        export_folder(tiny_model, ExportOptions(images, tmp_path / "o2", methods=["l2r"]))
+
+
+def test_shard_selection_is_deterministic_and_follows_torchrun(monkeypatch):
+    from l2r_core.export import env_shard, parse_shard, shard_entries
+
+    entries = list(range(7))
+    parts = [shard_entries(entries, (i, 3)) for i in range(3)]
+    assert parts == [[0, 3, 6], [1, 4], [2, 5]]
+    assert parse_shard("1/3") == (1, 3)
+    monkeypatch.setenv("RANK", "2")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert env_shard() == (2, 4)
+    monkeypatch.delenv("RANK")
+    monkeypatch.delenv("WORLD_SIZE")
+    assert env_shard() == (0, 1)
+
+
+def test_flag_rules_on_hand_made_maps():
+    from l2r_core.export.flags import border_fraction, flags_for, worst_cutoffs
+
+    centre = np.zeros((20, 20))
+    centre[8:12, 8:12] = 1.0
+    frame = np.zeros((20, 20))
+    frame[:2, :] = 1.0  # the top border band (2 px = 10% of 20)
+    assert border_fraction(centre) == 0.0 and border_fraction(frame) == 1.0
+    assert np.isnan(border_fraction(np.ones((20, 20))))
+    ramp = np.tile(np.arange(20.0), (20, 1))  # signed/offset maps: only the part above the median counts
+    assert border_fraction(ramp - 100) == pytest.approx(border_fraction(ramp))
+    ok = {"status": "ok", "method": "m", "probability": 0.9, "border_fraction": 0.2, "deletion_auc": 0.1,
+          "insertion_auc": 0.6}
+    assert flags_for(ok, {}) == []
+    assert flags_for({**ok, "probability": 0.3, "border_fraction": 0.7, "deletion_auc": 0.7}, {}) == [
+        "low-confidence", "border", "poor-curves"]
+    assert flags_for({"status": "error: x", "method": "m"}, {}) == ["error"]
+    items = [{**ok, "insertion_auc": 0.2 + 0.05 * i} for i in range(10)]  # margins 0.1 .. 0.55
+    cut = worst_cutoffs(items)["m"]
+    assert [bool(flags_for(it, {"m": cut})) for it in items] == [True] + [False] * 9
