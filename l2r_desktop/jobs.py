@@ -29,6 +29,14 @@ from .viewmodels.state import REFINED, ImageState, MethodResult
 L2R = "l2r"  # the learned explainer's method name
 
 
+def register_explainer_methods() -> None:
+    """Importing l2r_core.explainer.methods registers 'l2r' and 'l2r-refine' (where it exists)."""
+    try:
+        importlib.import_module("l2r_core.explainer.methods")
+    except ImportError:
+        pass
+
+
 def refine_available() -> bool:
     """Test-time refinement ships in l2r_core.explainer.refine (optional until it exists)."""
     try:
@@ -74,8 +82,17 @@ def load_model_job(spec: str, weights: str | None, device: str, explainer_path: 
             if not optional_explainer:
                 raise
             loaded.notes = (f"explainer not loaded ({exc})",)
+    warm_imports()
     progress.step(2, 2, "ready")
     return loaded
+
+
+def warm_imports() -> None:
+    """Import what later jobs need now, in the worker: a first import during a refinement would
+    hold Python's import lock while the GUI thread may need it (a visible stall)."""
+    register_explainer_methods()
+    if refine_available():
+        importlib.import_module("l2r_core.explainer.refine")
 
 
 def load_explainer_job(model: ModelAdapter, path: str | Path, progress: Progress) -> Any:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QLabel, QMainWindow, QProgressBar, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QFrame, QLabel, QMainWindow, QProgressBar, QScrollArea, QSplitter, QVBoxLayout,
+                               QWidget)
 
 from . import dialogs
 from .actions import build_menus
@@ -73,11 +74,16 @@ class MainWindow(QMainWindow):
         side_box.addWidget(self.method_controls, 2)
         side_box.addWidget(self.display_controls)
         side_box.addWidget(self.refine_controls)
-        side.setMinimumWidth(320)
-        side.setMaximumWidth(420)
+        scroll = QScrollArea()  # small screens: the side panel scrolls instead of growing the window
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(330)
+        scroll.setMaximumWidth(430)
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(self.heatmap)
-        top.addWidget(side)
+        top.addWidget(scroll)
         top.setStretchFactor(0, 3)
         top.setStretchFactor(1, 1)
         self.splitter = QSplitter(Qt.Orientation.Vertical)

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import os
 import sys
+import threading
 import traceback
 from collections import deque
 from dataclasses import dataclass, field
@@ -29,6 +31,8 @@ from l2r_core.errors import Cancelled
 from l2r_core.progress import CancelToken
 
 JobFn = Callable[[CancelToken], Any]
+GIL_SWITCH_INTERVAL = 0.001  # seconds
+WORKER_NICE = 10  # Linux per-thread niceness of the worker (the GUI thread keeps 0)
 
 
 @dataclass
@@ -63,6 +67,14 @@ class _Worker(QObject):
     failed = Signal(int, object)  # JobError
     cancelled = Signal(int)
     done = Signal(int)  # always last, whatever the outcome
+
+    @Slot()
+    def lower_priority(self) -> None:
+        """Runs first in the worker thread: on a busy CPU the scheduler then prefers the GUI thread."""
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICE)
+        except (AttributeError, OSError):  # not Linux, or not permitted: keep the default
+            pass
 
     @Slot(object)
     def run(self, job: Job) -> None:
@@ -134,10 +146,15 @@ class JobRunner(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        # The GUI thread hands the GIL to the worker on every Qt call; by default it may then wait
+        # 5 ms to get it back from Python code in the worker, which adds up to visible stalls.
+        if sys.getswitchinterval() > GIL_SWITCH_INTERVAL:
+            sys.setswitchinterval(GIL_SWITCH_INTERVAL)
         self._thread = QThread()
         self._thread.setObjectName("l2r-worker")
         self._worker = _Worker()
         self._worker.moveToThread(self._thread)
+        self._thread.started.connect(self._worker.lower_priority)
         self._submit.connect(self._worker.run)
         w = self._worker
         w.progress.connect(self.progress)

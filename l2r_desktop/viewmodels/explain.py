@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ FALLBACK_METHOD = "gradcam"  # used until a trained explainer is loaded
 def method_choices(model: Any, explainer: Any) -> list[MethodChoice]:
     """Every registered method; those the model cannot run are disabled with the reason."""
     out: list[MethodChoice] = []
+    jobs.register_explainer_methods()
     infos = list_methods()
     if explainer is not None and jobs.L2R not in {m.name for m in infos}:
         out.append(MethodChoice(jobs.L2R, "L2R explainer"))
@@ -177,7 +179,14 @@ class ExplainViewModel(QObject):
             self.error.emit("Cannot refine", reason, "")
             return
         assert self._models.loaded is not None and self.image is not None
-        fn = partial(jobs.refine_job, self._models.loaded, self.x, self.image.target, self.results[self.primary],
+        start = self.results[self.primary]
+        # Step 0 is the map refinement starts from: its panel and curves exist before the worker
+        # starts, so each step only updates them in place.
+        self.results[REFINED] = replace(start, key=REFINED, title=f"{start.title} + refine",
+                                        note=f"step 0/{self.refine_steps}")
+        self.resultsChanged.emit(self.ordered_results())
+        self.curvesChanged.emit([r for r in self.ordered_results() if r.curves is not None])
+        fn = partial(jobs.refine_job, self._models.loaded, self.x, self.image.target, start,
                      self.refine_steps, self.protocol)
         job = self._runner.submit("refine", fn, "Refining", on_partial=self._on_refine_step,
                                   on_finished=self._on_refine_end, on_failed=partial(self._on_failed, "refining"),

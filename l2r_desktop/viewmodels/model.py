@@ -104,6 +104,7 @@ class ModelViewModel(QObject):
 
     def set_loaded(self, loaded: jobs.LoadedModel) -> None:
         """Install an already-built bundle (tests, the self-test); same signals as a load."""
+        jobs.warm_imports()
         self._on_loaded(loaded)
 
     # -- internals -------------------------------------------------------------------------

@@ -60,6 +60,7 @@ class CurvesView(QWidget):
         self.legends: dict[str, pg.LegendItem] = {}
         self.items: dict[str, dict[str, pg.PlotDataItem]] = {k: {} for k in KINDS}
         self._results: dict[str, MethodResult] = {}
+        self._shown: dict[tuple[str, str], object] = {}  # the CurveResult each item shows
         self.preview = QLabel("Hover a curve point\nto see the image\nat that step.")
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview.setFixedSize(150, 150)
@@ -129,6 +130,7 @@ class CurvesView(QWidget):
         for kind in KINDS:
             for key in [k for k in self.items[kind] if k not in keys]:
                 item = self.items[kind].pop(key)
+                self._shown.pop((kind, key), None)
                 self.legends[kind].removeItem(item)
                 self.plots[kind].removeItem(item)
         for i, r in enumerate(shown):
@@ -143,11 +145,12 @@ class CurvesView(QWidget):
                                                  pen=pg.mkPen(color, width=2, style=style), symbol="o",
                                                  symbolSize=5, symbolBrush=color, symbolPen=None)
                     self.items[kind][r.key] = item
-                else:
+                elif self._shown.get((kind, r.key)) is not r.curves:  # only changed curves are redrawn
                     item.setData(r.curves.fractions, y)
                     label = self.legends[kind].getLabel(item)
                     if label is not None:
                         label.setText(legend_text(r, kind))
+                self._shown[(kind, r.key)] = r.curves
         self._results = {r.key: r for r in shown}
 
     def show_preview(self, rgb: np.ndarray | None, caption: str) -> None:

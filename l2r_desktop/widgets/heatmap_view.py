@@ -75,10 +75,15 @@ class HeatmapView(QWidget):
     def set_results(self, results: list[MethodResult]) -> None:
         """One panel per result, updated in place when the count does not change."""
         if max(1, len(results)) != len(self._panels):
+            old = len(self._panels)
             self._rebuild(max(1, len(results)))
-            self.set_image(self._image)
+            if len(self._panels) > old and self._image is not None:
+                for p in self._panels[old:]:
+                    p.image.setImage(self._image.display, autoLevels=False, levels=(0, 255))
         for i, panel in enumerate(self._panels):
             result = results[i] if i < len(results) else None
+            if result is not None and panel.result is result and panel.overlay.image is result.shown:
+                continue  # unchanged: no re-render (refinement updates one panel per step)
             panel.result = result
             panel.key = result.key if result else ""
             if result is None:
@@ -139,13 +144,22 @@ class HeatmapView(QWidget):
         return f"<b style='color:#222'>{result.title}</b><span style='color:#444'>{target}{extra}</span>"
 
     def _rebuild(self, n: int) -> None:
-        self._layout.clear()
-        self._panels = [_Panel(self._layout, col) for col in range(n)]
-        for p in self._panels[1:]:
-            p.view.setXLink(self._panels[0].view)  # zoom and pan together when comparing
-            p.view.setYLink(self._panels[0].view)
-        self._colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=pg.colormap.get(self._cmap_name),
-                                         interactive=False, width=14, label="importance, normalised 0-1")
+        """Grow or shrink to ``n`` panels, keeping the existing ones (cheap: refinement adds one live)."""
+        if self._colorbar is not None:
+            self._layout.removeItem(self._colorbar)
+        while len(self._panels) > n:
+            p = self._panels.pop()
+            for item in (p.title, p.view):
+                self._layout.removeItem(item)
+        while len(self._panels) < n:
+            p = _Panel(self._layout, len(self._panels))
+            if self._panels:
+                p.view.setXLink(self._panels[0].view)  # zoom and pan together when comparing
+                p.view.setYLink(self._panels[0].view)
+            self._panels.append(p)
+        if self._colorbar is None:
+            self._colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=pg.colormap.get(self._cmap_name),
+                                             interactive=False, width=14, label="importance, normalised 0-1")
         self._colorbar.setImageItem([p.overlay for p in self._panels])
         self._layout.addItem(self._colorbar, row=1, col=n)
         self.set_opacity(self._opacity)

@@ -22,6 +22,7 @@ class GapMeter:
         self.last = time.perf_counter()
         self.max_gap = 0.0
         self.ticks = 0
+        self.gaps: list[float] = []
         self.timer = QTimer()
         self.timer.setInterval(10)
         self.timer.timeout.connect(self._tick)
@@ -29,6 +30,7 @@ class GapMeter:
     def _tick(self) -> None:
         now = time.perf_counter()
         self.max_gap = max(self.max_gap, now - self.last)
+        self.gaps.append(now - self.last)
         self.last = now
         self.ticks += 1
 
