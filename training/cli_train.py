@@ -54,6 +54,7 @@ FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--checkpoint-every", "checkpoint_every", int, "checkpoint every N steps (default 500)"),
     ("--keep-checkpoints", "keep_checkpoints", int, "checkpoints kept (default 2)"),
     ("--loader-threads", "loader_threads", int, "image decoding threads (default 4)"),
+    ("--target-batch", "target_batch", int, "images per target call in the loss (default 64; 0: all)"),
     ("--seed", "seed", int, "random seed (default 0)"),
     ("--device", "device", str, "auto | cpu | cuda | cuda:N (default auto)"),
 ]
@@ -83,7 +84,8 @@ def add_train_parser(subparsers: Any) -> None:
                    help="bf16 autocast of the target (CUDA only; default on)")
     p.add_argument("--grad-checkpointing", dest=_dest("grad_checkpointing"),
                    action=argparse.BooleanOptionalAction, default=None,
-                   help="gradient checkpointing of the target (CUDA only; default on)")
+                   help="recompute the target's activations in backward, one --target-batch chunk "
+                   "at a time (default on)")
     p.set_defaults(run=run_train)
 
 

@@ -56,7 +56,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = True  # bf16 autocast of the target, CUDA only
-    grad_checkpointing: bool = True  # of the target, CUDA only
+    grad_checkpointing: bool = True  # recompute the target's activations in the backward pass
+    target_batch: int = 64  # images per target call inside the soft loss (0: all 2 x 2B x P at once)
 
     @property
     def ranking(self) -> str:
@@ -101,6 +102,7 @@ class TrainConfig:
             (self.loss.ranking in RANKINGS, f"ranking must be one of {', '.join(RANKINGS)}"),
             (self.loss.grid_min >= 1 and self.loss.grid_min <= self.loss.grid_max, "need 1 <= grid_min <= grid_max"),
             (self.image_size is None or self.image_size >= 8, "image_size must be >= 8"),
+            (self.target_batch >= 0, "target_batch must be >= 0"),
         ]
         for ok, msg in checks:
             if not ok:

@@ -16,6 +16,7 @@ from typing import Any, Callable, ContextManager
 
 import numpy as np
 import torch
+import torch.utils.checkpoint
 from torch import nn
 
 from l2r_core.errors import ConfigError
@@ -35,18 +36,27 @@ from .schedule import make_scheduler
 VAL_PROTOCOL = "aha"  # the paper's evaluation: hard argsort, 21 points, mean-colour reference, softmax
 
 
-class AutocastModel:
-    """The target with its forward in bf16 autocast and float32 logits out (CUDA only)."""
+class TargetForLoss:
+    """The frozen target as the soft loss sees it: bf16 autocast on CUDA (float32 logits out) and,
+    with gradient checkpointing, each chunk's activations recomputed in the backward pass instead
+    of stored, so memory holds one chunk of ``target_batch`` images rather than all 2 x 2B x P."""
 
-    def __init__(self, model: ModelAdapter, ctx: Callable[[], ContextManager[Any]]) -> None:
-        self._model, self._ctx = model, ctx
+    def __init__(self, model: ModelAdapter, ctx: Callable[[], ContextManager[Any]], checkpoint: bool) -> None:
+        self._model, self._ctx, self._checkpoint = model, ctx, checkpoint
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
         with self._ctx():
             return self._model.logits(x).float()
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        if self._checkpoint and torch.is_grad_enabled() and x.requires_grad:
+            # The TorchScript interpreter rejects the saved-tensor hooks of the non-reentrant form.
+            reentrant = getattr(self._model, "kind", "") == "torchscript"
+            return torch.utils.checkpoint.checkpoint(self._run, x, use_reentrant=reentrant)
+        return self._run(x)
 
 
 @dataclass
@@ -79,10 +89,10 @@ class Session:
         """The soft deletion/insertion loss (+ peak penalty) averaged over the batch."""
         cfg = self.config.loss
         ref = make_reference(reference, x, self.model.preprocessing, cfg.blur_size, cfg.blur_sigma)
-        model = AutocastModel(self.model, self.autocast) if self.device.type == "cuda" and self.config.amp else self.model
+        model = TargetForLoss(self.model, self.autocast, self.config.grad_checkpointing)
         gen = torch.Generator(device=x.device).manual_seed(seed)
-        loss, _ = soft_rank_loss(model, x, maps.float(), targets, grid=grid, reference=ref, tau=tau,
-                                 config=cfg, generator=gen)
+        loss, _ = soft_rank_loss(model, x, maps.float(), targets, grid=grid, reference=ref, tau=tau,  # type: ignore[arg-type]
+                                 config=cfg, generator=gen, batch_limit=self.config.target_batch or None)
         return loss
 
     def close(self) -> None:
@@ -117,13 +127,6 @@ def _optimizer_factory(config: TrainConfig) -> Callable[[Explainer], torch.optim
         return torch.optim.AdamW(explainer.trainable_parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
     return make
-
-
-def _enable_cuda_savings(config: TrainConfig, model: ModelAdapter, device: torch.device) -> None:
-    """Gradient checkpointing of the target: the soft loss backpropagates through 16 x 2B passes."""
-    module = model.module
-    if device.type == "cuda" and config.grad_checkpointing and hasattr(module, "set_grad_checkpointing"):
-        module.set_grad_checkpointing(True)  # type: ignore[union-attr]
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
@@ -172,7 +175,6 @@ def prepare(config: TrainConfig, model: ModelAdapter, explainer: Explainer | Non
     if resume is None:
         optimizer = opt_factory(explainer)
         scheduler = sched_factory(optimizer)
-    _enable_cuda_savings(config, model, device)
     out = Path(config.out)
     if info.is_main:
         if resume is None:

@@ -118,3 +118,15 @@ def test_fresh_run_refuses_an_existing_run_folder(tiny_model: Any, image_dir: Pa
     again = train(cfg, tiny_model, overwrite=True)
     assert again.status == "done"
     assert [r["event"] for r in read_log(tmp_path / "run" / "metrics.jsonl")][0] == "start"
+
+
+def test_checkpointed_chunked_target_gives_the_same_training(tiny_model: Any, image_dir: Path,
+                                                            tmp_path: Path) -> None:
+    plain = train(tiny_config(image_dir, tmp_path / "a", steps=2, grad_checkpointing=False, target_batch=0),
+                  tiny_model)
+    chunked = train(tiny_config(image_dir, tmp_path / "b", steps=2, grad_checkpointing=True, target_batch=4),
+                    tiny_model)
+    a = load_explainer(plain.explainer_dir, tiny_model).decoder.state_dict()
+    b = load_explainer(chunked.explainer_dir, tiny_model).decoder.state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6, rtol=1e-5) for k in a)
+    assert plain.loss == pytest.approx(chunked.loss, abs=1e-6)
