@@ -51,6 +51,14 @@ def main() -> None:
     print(f"model={args.model} input={args.batch}x{h}x{w} threads={args.threads} "
           f"stage/fusion/head={cfg.stage_channels}/{cfg.fusion_channels}/{cfg.head_channels} decoder_params={n}")
     print(f"forward {f*1e3:.1f} ms | explain {e*1e3:.1f} ms | ratio {e/f:.2f}")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as fc_fwd:
+        model.logits(x)
+    with torch.no_grad(), FlopCounterMode(display=False) as fc_exp:
+        ex.explain(x)
+    a, b = fc_fwd.get_total_flops(), fc_exp.get_total_flops()
+    print(f"FLOPs: forward {a/1e9:.3f} G | explain {b/1e9:.3f} G | ratio {b/a:.2f}")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ VARIANTS: dict[str, tuple[RefineSettings, float, SoftLossConfig]] = {
     "residual28-scale1": (replace(BASE, score_scale=1.0), 0.2, SoftLossConfig()),
     "residual28-meanref": (BASE, 0.05, SoftLossConfig(references=("mean",))),
     "residual28-lr0.1": (BASE, 0.1, SoftLossConfig()),
+    "residual28-lr0.02": (BASE, 0.02, SoftLossConfig()),
+    "residual14-randgrid": (replace(BASE, residual_grid=14), 0.05, SoftLossConfig()),
 }
 
 

@@ -170,3 +170,23 @@ def test_explainer_is_an_explainer_over_the_adapter() -> None:
     ex = build_explainer(adapter, SMALL)
     assert isinstance(ex, Explainer) and isinstance(ex.model, ModelAdapter) and ex.backbone is None
     assert ex.to("cpu") is ex and ex.device == torch.device("cpu")
+
+
+def test_default_decoder_is_cheap_next_to_the_demo_cnn() -> None:
+    """Guard on the default widths: at 224x224 the decoder adds at most 0.6x the FLOPs of the demo
+    CNN's architecture (timed on one CPU thread an explain call is ~1.1-1.4x a forward pass:
+    benchmarks/explainer_cost.py)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    adapter = TimmAdapter(model, "tf_efficientnet_lite0", Preprocessing(), [str(i) for i in range(1000)], "fp")
+    ex = build_explainer(adapter)
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        logits, feats = ex.features(x)
+        with FlopCounterMode(display=False) as target_flops:
+            adapter.logits(x)
+        with FlopCounterMode(display=False) as decoder_flops:
+            ex.decoder(feats, logits.argmax(-1), (224, 224))
+    ratio = decoder_flops.get_total_flops() / target_flops.get_total_flops()
+    assert 0.1 < ratio <= 0.6, ratio
