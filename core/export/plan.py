@@ -82,11 +82,12 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def list_entries(images_dir: Path, recursive: bool, out_dir: Path | None = None) -> list[ImageEntry]:
-    """Image files sorted by relative path; an output folder inside IMAGES_DIR is skipped, so a
-    rerun never explains its own overlays."""
+    """Image files sorted by relative path. The export's own folders are skipped (OUT may lie
+    inside IMAGES_DIR, or be IMAGES_DIR itself), so a rerun never explains its own overlays."""
+    own = [out_dir / d for d in MANAGED_DIRS] if out_dir is not None else []
     entries = []
     for p in list_images(images_dir, recursive):
-        if out_dir is not None and _inside(p, out_dir):
+        if any(_inside(p, d) for d in own):
             continue
         st = p.stat()
         entries.append(ImageEntry(p.relative_to(images_dir).as_posix(), p, st.st_size, st.st_mtime_ns))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..errors import Cancelled, ImageLoadError, L2RError
-from ..images import load_image
+from ..images import IMAGE_SUFFIXES, load_image
 from ..models.adapter import ModelAdapter
 from ..pipeline import explain, prepare, top_predictions
 from ..progress import Progress, ensure_progress
@@ -180,7 +180,11 @@ def iter_export(model: ModelAdapter, options: ExportOptions, explainer: Any | No
     progress = ensure_progress(progress)
     out = Path(options.out_dir)
     methods = resolve_methods(model, explainer, options)
-    entries = shard_entries(list_entries(Path(options.images_dir), options.recursive, out), options.shard)
+    everything = list_entries(Path(options.images_dir), options.recursive, out)
+    if not everything:
+        hint = "" if options.recursive else " (add --recursive to include subfolders)"
+        raise ImageLoadError(f"{options.images_dir}: no images found{hint}. Supported: {', '.join(IMAGE_SUFFIXES)}.")
+    entries = shard_entries(everything, options.shard)
     ensure_writable(out)
     remove_stale_temps(out)
     identity = build_identity(model, explainer, options, methods)

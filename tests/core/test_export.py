@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from l2r_core.errors import Cancelled, ConfigError
+from l2r_core.errors import Cancelled, ConfigError, ImageLoadError
 from l2r_core.export import ExportOptions, ExportWriteError, export_folder, rebuild_outputs
 from l2r_core.export import writer
 from l2r_core.images import load_image
@@ -252,10 +252,14 @@ def test_stale_temp_files_of_dead_writers_are_removed(tmp_path):
 def test_output_inside_the_image_folder_is_not_explained(tmp_path, tiny_model):
     images = tmp_path / "imgs"
     make_images(images, 2)
-    for _ in range(2):
-        s = export_folder(tiny_model, _opts(images, images / "export", recursive=True))
-    assert s.images == 2 and s.skipped == 2
-    shutil.rmtree(images / "export")
+    for out in (images / "export", images):  # a subfolder, or the image folder itself
+        for _ in range(2):
+            s = export_folder(tiny_model, _opts(images, out, recursive=True))
+        assert s.images == 2 and s.skipped == 2
+        shutil.rmtree(images / "export", ignore_errors=True)
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    with pytest.raises(ImageLoadError, match="no images found .add --recursive"):
+        export_folder(tiny_model, _opts(tmp_path / "empty", tmp_path / "o"))
 
 
 def _tiny_explainer(model, seed: int):
