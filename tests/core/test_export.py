@@ -323,3 +323,29 @@ def test_flag_rules_on_hand_made_maps():
     items = [{**ok, "insertion_auc": 0.2 + 0.05 * i} for i in range(10)]  # margins 0.1 .. 0.55
     cut = worst_cutoffs(items)["m"]
     assert [bool(flags_for(it, {"m": cut})) for it in items] == [True] + [False] * 9
+
+
+def test_two_shards_running_at_once_leave_a_complete_summary(tmp_path, tiny_model, tiny_weights):
+    import threading
+
+    from .test_export_support import load_tiny
+
+    images, single, both = tmp_path / "imgs", tmp_path / "single", tmp_path / "both"
+    make_images(images, 6)
+    export_folder(tiny_model, _opts(images, single))
+    models = [load_tiny(tiny_weights), load_tiny(tiny_weights)]  # one model per thread: hooks are per module
+    errors: list[BaseException] = []
+
+    def shard(i: int) -> None:
+        try:
+            export_folder(models[i], _opts(images, both, shard=(i, 2)))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=shard, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors
+    assert_same_export(single, both)  # whichever shard finished last rebuilt the summary from all items
