@@ -91,8 +91,9 @@ def find_target_layer(model: ModelAdapter, example: torch.Tensor, layer: str | N
     """The activation Grad-CAM reads for ``model`` on inputs shaped like ``example``."""
     root = model.module
     if root is None or is_scripted(model):
+        kind = "TorchScript" if is_scripted(model) else model.kind
         raise ConfigError(f"{model.name}: Grad-CAM needs hooks inside a Python torch module, which a "
-                          f"{model.kind} model does not allow. Use Integrated Gradients or RISE.")
+                          f"{kind} model does not allow. Use Integrated Gradients or RISE.")
     if is_transformer(model):
         prefix, gh, gw = vit_layout(model, tuple(example.shape[-2:]))  # type: ignore[arg-type]
         if layer is None:

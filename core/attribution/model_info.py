@@ -9,12 +9,14 @@ from ..models.adapter import ModelAdapter
 
 
 def is_transformer(model: ModelAdapter) -> bool:
-    """A timm ViT-style model: has ``blocks`` with ``attn`` modules and a patch embedding."""
+    """A timm ViT-style model whose attention can be hooked: ``blocks`` with ``attn`` modules and
+    a patch embedding. TorchScript ViTs are not (no Python hooks), so attention methods are not offered."""
     m = model.module
-    if m is None:
+    if m is None or is_scripted(model):
         return False
     blocks = getattr(m, "blocks", None)
-    return hasattr(m, "patch_embed") and blocks is not None and all(hasattr(b, "attn") for b in blocks)
+    return hasattr(m, "patch_embed") and isinstance(blocks, nn.Module) and all(
+        hasattr(b, "attn") for b in blocks.children())
 
 
 def is_scripted(model: ModelAdapter) -> bool:

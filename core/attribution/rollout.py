@@ -15,13 +15,16 @@ from ..models.adapter import ModelAdapter
 from ..progress import Progress
 from .hooks import HookSession
 from .layers import upsample_maps
-from .model_info import is_transformer, vit_layout, vit_readout
+from .model_info import is_scripted, is_transformer, vit_layout, vit_readout
 from .registry import register_method
 
 
 def record_attention(session: HookSession, model: ModelAdapter, store: list[torch.Tensor]) -> None:
     """Hook every block so one forward pass appends its (B,heads,N,N) attention probabilities."""
     root = model.module
+    if is_scripted(model):
+        raise ConfigError(f"{model.name}: a TorchScript model takes no hooks, so its attention cannot be read. "
+                          f"Load the timm model with its weights, or use RISE.")
     if root is None or not is_transformer(model):
         raise ConfigError(f"{model.name}: attention methods need a vision transformer (timm ViT)")
     for i, block in enumerate(root.blocks):

@@ -73,3 +73,18 @@ def test_avg_pooled_vit_without_class_token() -> None:
     for method in ("rollout", "gae", "gradcam"):
         sal = attribute(method, model, torch.randn(2, 3, 32, 32), [0, 1])
         assert sal.shape == (2, 32, 32) and torch.isfinite(sal).all() and sal.abs().sum() > 0
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("method", ["rollout", "gae", "gradcam"])
+def test_traced_vit_gets_a_clear_error(tmp_path, method: str) -> None:
+    from l2r_core.errors import ConfigError
+    from l2r_core.models.torchscript_adapter import load_torchscript
+
+    vit = tiny_vit(32)
+    path = tmp_path / "vit.pt"
+    torch.jit.trace(vit.module, torch.zeros(1, 3, 32, 32)).save(str(path))
+    model = load_torchscript(path, vit.preprocessing)
+    assert not is_transformer(model)  # so available_methods() does not offer rollout/gae
+    with pytest.raises(ConfigError, match="TorchScript"):
+        attribute(method, model, torch.zeros(1, 3, 32, 32), 0)
