@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.self_test:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import QEventLoop
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -66,30 +66,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     window.show()
     started = time.perf_counter()
     outcome = {"code": 0}
-    if args.self_test or args.screenshot:
+    unattended = bool(args.self_test or args.screenshot)
+    # Unattended runs wait in a local loop: quitting the application itself would leave an
+    # embedding process (tests, the packaging check) with a QApplication that cannot activate windows.
+    loop = QEventLoop()
+    if unattended:
         from . import dialogs
 
         # unattended: report problems on stderr instead of waiting for a click
         dialogs.show_error = lambda parent, title, message, details="": print(  # type: ignore[assignment]
             f"error dialog: {title}: {message}", file=sys.stderr)
-        _watch_first_result(window, app, args, started, outcome)
+        _watch_first_result(window, loop, args, started, outcome)
     window.start_demo(args.paths or None)
-    code = app.exec()
-    return outcome["code"] if (args.self_test or args.screenshot) else int(code)
+    if unattended:
+        loop.exec()
+        window.deleteLater()
+        return outcome["code"]
+    return int(app.exec())
 
 
-def _watch_first_result(window: "object", app: "object", args: argparse.Namespace, started: float,
+def _watch_first_result(window: "object", loop: "object", args: argparse.Namespace, started: float,
                         outcome: dict[str, int]) -> None:
     """Exit once the first map and its curves are on screen (or on an error / the timeout)."""
     from PySide6.QtCore import Qt, QTimer
 
     w = window  # type: ignore[assignment]
 
+    deadline = QTimer(w)  # type: ignore[arg-type]
+    deadline.setSingleShot(True)
+
     def finish(code: int, message: str) -> None:
+        if "done" in outcome:
+            return
+        outcome["done"] = 1
         outcome["code"] = code
+        deadline.stop()
         print(message, flush=True)
         w.close()  # type: ignore[attr-defined]
-        app.quit()  # type: ignore[attr-defined]
+        loop.quit()  # type: ignore[attr-defined]
 
     def on_first() -> None:
         seconds = time.perf_counter() - started
@@ -114,7 +128,8 @@ def _watch_first_result(window: "object", app: "object", args: argparse.Namespac
     w.explain.firstShown.connect(on_first, Qt.ConnectionType.SingleShotConnection)  # type: ignore[attr-defined]
     w.explain.error.connect(on_error)  # type: ignore[attr-defined]
     w.models.loadFailed.connect(on_error)  # type: ignore[attr-defined]
-    QTimer.singleShot(int(args.timeout * 1000), lambda: finish(2, f"self-test FAILED: nothing shown in {args.timeout} s"))
+    deadline.timeout.connect(lambda: finish(2, f"self-test FAILED: nothing shown in {args.timeout} s"))
+    deadline.start(int(args.timeout * 1000))
 
 
 def _save(window: "object", path: str) -> None:

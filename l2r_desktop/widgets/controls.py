@@ -43,13 +43,14 @@ class MethodControls(QGroupBox):
             if isinstance(model, QStandardItemModel):
                 model.item(row).setEnabled(c.enabled)
             self.primary.setItemData(row, c.reason or c.display_name, Qt.ItemDataRole.ToolTipRole)
-            item = QListWidgetItem(c.display_name if c.enabled else f"{c.display_name} (unavailable)")
+            item = QListWidgetItem(c.display_name)
             item.setData(Qt.ItemDataRole.UserRole, c.name)
             item.setToolTip(c.reason or f"Show {c.display_name} next to the main method.")
             flags = Qt.ItemFlag.ItemIsUserCheckable | (Qt.ItemFlag.ItemIsEnabled if c.enabled else Qt.ItemFlag.NoItemFlags)
             item.setFlags(flags)
             item.setCheckState(Qt.CheckState.Unchecked)
             self.compare.addItem(item)
+            item.setHidden(not c.enabled)  # unavailable ones stay listed, greyed, in the main selector
         self._updating = False
 
     def set_selection(self, primary: str, compare: list[str]) -> None:
@@ -61,8 +62,7 @@ class MethodControls(QGroupBox):
             item = self.compare.item(row)
             name = item.data(Qt.ItemDataRole.UserRole)
             item.setCheckState(Qt.CheckState.Checked if name in compare else Qt.CheckState.Unchecked)
-            hidden = name == primary
-            item.setHidden(hidden)
+            item.setHidden(name == primary or not (item.flags() & Qt.ItemFlag.ItemIsEnabled))
         self._updating = False
 
     def compare_item(self, name: str) -> QListWidgetItem | None:

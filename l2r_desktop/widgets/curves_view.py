@@ -61,13 +61,13 @@ class CurvesView(QWidget):
         self.items: dict[str, dict[str, pg.PlotDataItem]] = {k: {} for k in KINDS}
         self._results: dict[str, MethodResult] = {}
         self._shown: dict[tuple[str, str], object] = {}  # the CurveResult each item shows
-        self.preview = QLabel("Hover a curve point\nto see the image\nat that step.")
+        self.preview = QLabel("Hover a curve\npoint to see the\nimage the model\nsaw at that step.")
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.preview.setFixedSize(150, 150)
+        self.preview.setFixedSize(128, 128)
         self.preview.setStyleSheet("border: 1px solid #bbb; color: #666;")
         self.preview_caption = QLabel("")
         self.preview_caption.setWordWrap(True)
-        self.preview_caption.setFixedWidth(150)
+        self.preview_caption.setFixedWidth(128)
         self._build_layout()
         self.set_protocol(next(iter(PROTOCOLS)))
 
@@ -77,20 +77,23 @@ class CurvesView(QWidget):
         head.addWidget(self.protocol_box)
         head.addWidget(self.protocol_label, 1)
         row = QHBoxLayout()
-        titles = {"deletion": "Deletion: most important pixels removed first (lower AUC is better)",
-                  "insertion": "Insertion: most important pixels revealed first (higher AUC is better)"}
+        titles = {"deletion": "Deletion (lower AUC is better)", "insertion": "Insertion (higher AUC is better)"}
+        tips = {"deletion": "The most important pixels (by the map) are removed first; a good map makes the "
+                            "score fall fast.",
+                "insertion": "The most important pixels are revealed first, starting from the protocol's "
+                             "reference image; a good map makes the score rise fast."}
         for kind in KINDS:
             plot = pg.PlotWidget(background="w")
+            plot.setToolTip(tips[kind])
             plot.setTitle(titles[kind], color="#222", size="9pt")
-            plot.setLabel("bottom", f"fraction of pixels {'removed' if kind == 'deletion' else 'revealed'}")
-            plot.setLabel("left", "score")
-            plot.getAxis("left").enableAutoSIPrefix(False)  # probabilities read 0.4, not "400 m"
-            plot.getAxis("bottom").enableAutoSIPrefix(False)
+            verb = "removed" if kind == "deletion" else "revealed"
+            plot.setLabel("bottom", f"fraction of pixels {verb}, most important first")
             plot.showGrid(x=True, y=True, alpha=0.25)
             plot.setXRange(0, 1, padding=0.02)
             plot.setMouseEnabled(x=False, y=False)
             plot.hideButtons()
-            self.legends[kind] = plot.addLegend(offset=(-8, 8) if kind == "deletion" else (-8, -8),
+            # where the curves usually are not: deletion falls from the top left, insertion rises to the top right
+            self.legends[kind] = plot.addLegend(offset=(-8, 8) if kind == "deletion" else (8, 8),
                                                 labelTextColor="#222", brush=(255, 255, 255, 200))
             plot.scene().sigMouseMoved.connect(lambda pos, k=kind: self._on_mouse(k, pos))
             self.plots[kind] = plot
