@@ -149,6 +149,8 @@ def _process_image(model: ModelAdapter, explainer: Any, entry: ImageEntry, todo:
                                f"{type(exc).__name__}: {exc}", base, options.protocol)
         if delay:
             time.sleep(delay)
+        if progress.cancelled:  # stop now; the in-flight item is redone next time
+            raise Cancelled()
         write_item(paths, data)
         yield ItemResult(entry.rel, method, data["status"], True, data)
 
