@@ -22,7 +22,7 @@ class MethodControls(QGroupBox):
         self.primary.activated.connect(lambda i: self.primaryChosen.emit(str(self.primary.itemData(i))))
         self.compare = QListWidget()
         self.compare.setToolTip("Tick methods to show side by side, on the same colour scale.")
-        self.compare.setMaximumHeight(120)
+        self.compare.setMaximumHeight(96)
         self.compare.itemChanged.connect(self._on_compare)
         self._updating = False
         for w in (self.primary, self.compare):
