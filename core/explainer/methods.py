@@ -1,7 +1,8 @@
 """The ``l2r`` and ``l2r-refine`` attribution methods (registered on import).
 
 Both take the trained explainer as option ``explainer=`` (an ``Explainer``, or the path of a saved
-one, loaded for ``model``). ``l2r`` needs no gradients of the target (one forward pass gives the
+one, loaded for ``model``; an exported ``.onnx`` explainer works too, and a fused ONNX model
+needs none). ``l2r`` needs no gradients of the target (one forward pass gives the
 prediction and the features), so it also runs for ONNX targets with a timm backbone.
 """
 from __future__ import annotations
@@ -20,16 +21,37 @@ from .explainer import Explainer
 from .refine import refine_map
 
 
-def require_explainer(explainer: Any, model: ModelAdapter, method: str) -> Explainer:
-    """The ``explainer`` option as an Explainer trained for ``model``; a clear error otherwise."""
+def _fused_explainer(model: ModelAdapter) -> Any:
+    """The explainer inside a fused ONNX export (model + explainer in one file), else None."""
+    try:
+        from ..models.onnx_explainer import fused_explainer
+    except ImportError:  # the ONNX extras are optional
+        return None
+    return fused_explainer(model)
+
+
+def require_explainer(explainer: Any, model: ModelAdapter, method: str) -> Any:
+    """The ``explainer`` option as an explainer for ``model``; a clear error otherwise.
+
+    Accepts an ``Explainer``, anything with the same ``explain``/``model`` interface (the ONNX
+    explainers of ``l2r_core.models.onnx_explainer``), or a path (explainer folder or exported
+    ``.onnx``). With none given, a fused ONNX model explains itself.
+    """
+    if explainer is None:
+        explainer = _fused_explainer(model)
     if explainer is None:
         raise ConfigError(f"{method} needs a trained explainer: load one with --explainer FOLDER "
                           f"(or fine-tune one for this model with `l2r train`).")
     if isinstance(explainer, (str, Path)):
+        if str(explainer).lower().endswith(".onnx"):
+            from ..models.onnx_explainer import load_explainer_any
+
+            return load_explainer_any(explainer, model)
         from .io import load_explainer
 
         return load_explainer(explainer, model)
-    if not isinstance(explainer, Explainer):
+    if not isinstance(explainer, Explainer) and not (callable(getattr(explainer, "explain", None))
+                                                     and hasattr(explainer, "model")):
         raise ConfigError(f"{method}: option explainer must be an Explainer or a folder, "
                           f"got {type(explainer).__name__}")
     if explainer.model is not model and explainer.model.fingerprint != model.fingerprint:

@@ -79,3 +79,18 @@ def test_l2r_refine_runs_and_reports_progress() -> None:
     cancelled.cancel()
     with pytest.raises(Cancelled):
         attribute("l2r-refine", model, x, [0, 1], progress=cancelled, explainer=ex, steps=2, **small_loss)
+
+
+def test_duck_typed_explainer_is_accepted() -> None:
+    """ONNX explainers share the interface (explain, model) without being Explainer subclasses."""
+    model = tiny()
+
+    class Constant:
+        def __init__(self) -> None:
+            self.model = model
+
+        def explain(self, x: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return targets.float()[:, None, None].expand(-1, 32, 32), torch.zeros(x.shape[0], 4)
+
+    maps = attribute("l2r", model, torch.randn(2, 3, 32, 32), [1, 3], explainer=Constant())
+    assert maps.shape == (2, 32, 32) and maps[0].eq(1).all() and maps[1].eq(3).all()
