@@ -114,6 +114,14 @@ def move_model_job(loaded: LoadedModel, device: str, progress: Progress) -> Load
 
 
 # -- explanation -----------------------------------------------------------------------------
+class MethodUnavailable(ConfigError):
+    """A method refused this model (e.g. Grad-CAM's hooks on TorchScript): the window disables it."""
+
+    def __init__(self, method: str, message: str) -> None:
+        super().__init__(message)
+        self.method = method
+
+
 @dataclass
 class ImageStage:
     state: ImageState
@@ -205,7 +213,12 @@ def explain_job(loaded: LoadedModel, path: Path, methods: Sequence[tuple[str, st
         result = cached.get(method)
         if result is None:
             start = time.perf_counter()
-            raw = compute_map(model, loaded.explainer, method, prep.x, tgt, CheckOnly(progress))
+            try:
+                raw = compute_map(model, loaded.explainer, method, prep.x, tgt, CheckOnly(progress))
+            except MethodUnavailable:
+                raise
+            except ConfigError as exc:
+                raise MethodUnavailable(method, str(exc)) from exc
             result = MethodResult.from_map(method, title, raw, time.perf_counter() - start)
         yield MapStage(result)
         progress.step(done + 1, total, f"{title}: deletion/insertion curves")

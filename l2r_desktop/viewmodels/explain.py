@@ -273,7 +273,25 @@ class ExplainViewModel(QObject):
         else:
             self._on_job_end()
         title, message = describe_error(err.exception, action)
+        if isinstance(err.exception, jobs.MethodUnavailable):
+            message += self._disable(err.exception.method, str(err.exception))
         self.error.emit(title, message, err.trace)
+
+    def _disable(self, method: str, reason: str) -> str:
+        """Grey out a method the model refused, fall back to another one, and say which."""
+        self.choices = [replace(c, enabled=False, reason=reason) if c.name == method else c for c in self.choices]
+        self.compare = [m for m in self.compare if m != method]
+        self.results.pop(method, None)
+        note = ""
+        if self.primary == method:
+            enabled = [c.name for c in self.choices if c.enabled]
+            self.primary = FALLBACK_METHOD if FALLBACK_METHOD in enabled else (enabled[0] if enabled else "")
+            note = f"\n\nShowing {self.title(self.primary)} instead." if self.primary else ""
+        self.methodsChanged.emit(list(self.choices))
+        self.selectionChanged.emit(self.primary, list(self.compare))
+        self.resultsChanged.emit(self.ordered_results())
+        self.explain()
+        return note
 
     def _on_job_end(self, *_: object) -> None:
         if not self._runner.busy:

@@ -64,6 +64,30 @@ def test_model_dialog_validates_refuses_and_loads(window_factory, qtbot, dialog_
     assert win.models.model.kind == "torchscript"
 
 
+def test_a_method_the_model_refuses_is_disabled_with_the_reason(window_factory, qtbot, dialog_log, tmp_path,
+                                                                 tiny_model, image_folder):
+    from l2r_core.models.loading import load_model
+    from l2r_core.models.preprocessing import Preprocessing
+
+    scripted = tmp_path / "tiny_scripted.pt"
+    torch.jit.trace(tiny_model.module, torch.randn(1, 3, SIZE, SIZE)).save(str(scripted))
+    model = load_model(str(scripted), preprocessing=Preprocessing(input_size=(SIZE, SIZE), resize_short=None))
+    win = window_factory(model=LoadedModel(model, str(scripted)), paths=[str(image_folder / "img_0.png")])
+    qtbot.waitUntil(lambda: bool(dialog_log.errors), timeout=20000)
+    title, message = dialog_log.errors[0]
+    assert title == "Not possible with this model" and "TorchScript" in message
+    assert "Showing Integrated Gradients instead." in message
+    wait_explained(qtbot, win)
+    assert win.explain.primary == "ig" and win.heatmap.panel_keys() == ["ig"]
+    gradcam = next(c for c in win.explain.choices if c.name == "gradcam")
+    assert not gradcam.enabled and "TorchScript" in gradcam.reason
+    combo = win.method_controls.primary
+    assert not combo.model().item(combo.findData("gradcam")).isEnabled()
+    win.images.open([str(image_folder)])  # no second dialog for the next images
+    wait_explained(qtbot, win)
+    assert len(dialog_log.errors) == 1
+
+
 class NoGradAdapter(ModelAdapter):
     """Stands in for an ONNX model: inference only, no gradients."""
 
