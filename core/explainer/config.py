@@ -13,8 +13,9 @@ class ExplainerConfig:
 
     Channel widths deviate from the paper (stage 256 / fusion 128): the paper's head sits on a
     ViT-L; ours must run on a laptop CPU next to the target. With 64 / 32 (and an 8-channel
-    refine block) one ``explain`` call on the demo CNN at 224x224 costs about 1.2x one target
-    forward pass (benchmarks/explainer_cost.py). ``ExplainerConfig.paper()`` gives 256 / 128.
+    refine block) one ``explain`` call on the demo CNN at 224x224 costs about 1.3x one target
+    forward pass on one CPU thread (1.1-1.43x over runs on a busy machine; the paper's widths:
+    4x), see benchmarks/explainer_cost.py. ``ExplainerConfig.paper()`` gives 256 / 128 / 32.
     """
 
     backbone: str = "target"  # "target": the target's own features; else "timm:<arch>" + backbone_weights

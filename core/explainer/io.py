@@ -24,6 +24,7 @@ from .network import L2RDecoder
 
 FORMAT = "l2r-explainer"
 VERSION = 1
+DECODER_VERSION = 2  # 2: 1x1 fusion projections (1 had 3x3); bump on any change of the decoder's layout
 WEIGHTS_NAME = "explainer.safetensors"
 META_NAME = "explainer.json"
 
@@ -55,6 +56,7 @@ def explainer_metadata(explainer: Explainer, extra: dict[str, Any] | None = None
     return {
         "format": FORMAT,
         "version": VERSION,
+        "decoder_version": DECODER_VERSION,
         "config": explainer.config.to_dict(),
         "target": explainer.model.describe(),
         "backbone": explainer.backbone.describe() if explainer.backbone is not None else None,
@@ -167,5 +169,7 @@ def load_explainer(folder_or_file: str | Path, model: ModelAdapter, *,
         decoder.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise ModelLoadError(f"{weights_path}: weights do not fit the explainer's architecture "
-                             f"({str(exc).splitlines()[0][:200]}).") from None
+                             f"(decoder version {meta.get('decoder_version', 1)}, this program builds "
+                             f"{DECODER_VERSION}: {str(exc).splitlines()[0][:160]}). Train it again with "
+                             f"`l2r train`.") from None
     return Explainer(model, config, decoder.to(model.device), backbone)

@@ -144,3 +144,19 @@ def test_vit_round_trip(tmp_path) -> None:
     x = torch.randn(1, 1, 32, 32)
     with torch.no_grad():
         assert torch.equal(ex.explain(x, [3])[0], loaded.explain(x, [3])[0])
+
+
+def test_weights_of_another_decoder_layout_are_refused(trained, resnet_state, tmp_path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    weights = tmp_path / "ex" / "explainer.safetensors"
+    meta_path = tmp_path / "ex" / "explainer.json"
+    state = load_file(str(weights))
+    state["to_fusion.0.weight"] = torch.zeros(8, 16, 3, 3)  # the old 3x3 projection
+    save_file(state, str(weights))
+    meta = json.loads(meta_path.read_text())
+    meta.pop("decoder_fingerprint")
+    meta["decoder_version"] = 1
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ModelLoadError, match="decoder version 1.*l2r train"):
+        load_explainer(tmp_path / "ex", adapter_from_state("resnet10t", resnet_state))
