@@ -33,7 +33,7 @@ function sortBy(th){const t=th.closest('table'),i=[...th.parentNode.children].in
 const asc=th.dataset.dir!=='asc';th.parentNode.querySelectorAll('th').forEach(h=>delete h.dataset.dir);th.dataset.dir=asc?'asc':'desc';
 const rows=[...t.tBodies[0].rows];const key=r=>{const c=r.cells[i];const v=c.dataset.v!==undefined?c.dataset.v:c.textContent;
 const n=parseFloat(v);return isNaN(n)?v.toLowerCase():n};
-rows.sort((a,b)=>{const x=key(a),y=key(b);if(typeof x!==typeof y)return(typeof x==='number'?-1:1)*(asc?1:-1);
+rows.sort((a,b)=>{const x=key(a),y=key(b);if(typeof x!==typeof y)return typeof x==='number'?-1:1;
 return(x<y?-1:x>y?1:0)*(asc?1:-1)});rows.forEach(r=>t.tBodies[0].appendChild(r))}
 function onlyFlagged(cb){document.querySelectorAll('#results tbody tr').forEach(r=>{r.style.display=(cb.checked&&r.dataset.flags==='0')?'none':''})}
 document.querySelectorAll('#results th').forEach(th=>th.addEventListener('click',()=>sortBy(th)));
