@@ -29,13 +29,14 @@ def _clean(value: Any) -> Any:
 class MetricsLog:
     """Append-only writer. ``enabled=False`` (non-zero DDP ranks) makes every call a no-op."""
 
-    def __init__(self, path: str | Path, enabled: bool = True) -> None:
+    def __init__(self, path: str | Path, enabled: bool = True, append: bool = True) -> None:
+        """``append=False`` starts a new log (a fresh run); resumed runs append to theirs."""
         self.path = Path(path)
         self.enabled = enabled
         self._file: TextIO | None = None
         if enabled:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "a", encoding="utf-8")
+            self._file = open(self.path, "a" if append else "w", encoding="utf-8")
 
     def write(self, event: str, step: int, total: int, **fields: Any) -> dict[str, Any]:
         if event not in EVENTS:

@@ -138,7 +138,6 @@ def _check_out(out: Path, overwrite: bool) -> None:
         raise ConfigError(f"{out}: already holds a training run. Resume it with --resume {out}, "
                           f"choose another --out folder, or pass --overwrite to start afresh.")
     shutil.rmtree(ck)
-    (out / "metrics.jsonl").unlink(missing_ok=True)
 
 
 def prepare(config: TrainConfig, model: ModelAdapter, explainer: Explainer | None,
@@ -184,7 +183,7 @@ def prepare(config: TrainConfig, model: ModelAdapter, explainer: Explainer | Non
     loader = BatchLoader(images, train_idx, pre, config.augment, config.batch_size, config.seed,
                          info.rank, info.world, config.loader_threads)
     val_x = load_fixed(images, val_idx, pre, config.val_max_images)[0] if info.is_main else torch.empty(0)
-    log = MetricsLog(out / "metrics.jsonl", enabled=info.is_main)
+    log = MetricsLog(out / "metrics.jsonl", enabled=info.is_main, append=resume is not None)
     log.write("start", start, total, n_train=len(train_idx), n_val=int(val_x.shape[0]), world=info.world,
               device=str(device), resumed=resume is not None, labelled=images.has_labels)
     return Session(config, model, explainer, ddp.wrap(explainer.decoder, info, device), optimizer, scheduler,
