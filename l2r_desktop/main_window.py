@@ -137,6 +137,8 @@ class MainWindow(QMainWindow):
         e.explained.connect(lambda s: self.time_label.setText(f"last explanation: {s:.2f} s"))
         e.refineAvailabilityChanged.connect(self._on_refine_available)
         e.refineRunningChanged.connect(self.refine_controls.set_running)
+        e.refineRunningChanged.connect(lambda running: self.actions.refine.setEnabled(
+            not running and self.explain.refine_availability()[0]))
         e.refineProgress.connect(self.refine_controls.set_progress)
         self.method_controls.primaryChosen.connect(e.set_primary)
         self.method_controls.compareChosen.connect(e.set_compare)
