@@ -131,3 +131,14 @@ def test_checkpointed_chunked_target_gives_the_same_training(tiny_model: Any, im
     b = load_explainer(chunked.explainer_dir, tiny_model).decoder.state_dict()
     assert all(torch.allclose(a[k], b[k], atol=1e-6, rtol=1e-5) for k in a)
     assert plain.loss == pytest.approx(chunked.loss, abs=1e-6)
+
+
+def test_init_fine_tunes_an_existing_explainer(tiny_model: Any, image_dir: Path, tmp_path: Path) -> None:
+    first = train(tiny_config(image_dir, tmp_path / "a", steps=1), tiny_model)
+    start = explainer_fingerprint(load_explainer(first.explainer_dir, tiny_model))
+    cfg = tiny_config(image_dir, tmp_path / "b", steps=2, init=str(first.explainer_dir), seed=5)
+    stopped = train(cfg, tiny_model, None, StopAt(0))  # a checkpoint of the state before any step
+    assert stopped.status == "interrupted" and stopped.step == 0
+    assert explainer_fingerprint(load_explainer(stopped.checkpoint, tiny_model)) == start
+    done = train(cfg, tiny_model, resume=tmp_path / "b")
+    assert explainer_fingerprint(load_explainer(done.explainer_dir, tiny_model)) != start
