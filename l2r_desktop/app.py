@@ -53,11 +53,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+    from . import jobs
     from .main_window import MainWindow
     from .settings import AppSettings
+    from .workers import JobRunner
 
     settings = AppSettings(args.settings) if args.settings else AppSettings()
-    window = MainWindow(settings)
+    runner = JobRunner()
+    runner.submit("preload", jobs.preload, "Loading libraries", stale_on_new=False)  # overlaps window set-up
+    window = MainWindow(settings, runner)
     if args.screenshot:
         w, h = (int(v) for v in args.size.lower().split("x"))
         window.resize(w, h)

@@ -87,6 +87,14 @@ def load_model_job(spec: str, weights: str | None, device: str, explainer_path: 
     return loaded
 
 
+def preload(progress: Progress) -> None:
+    """Start-up job: import the model libraries in the worker while the GUI thread builds the
+    window (timm alone costs seconds of CPU), so the demo model loads sooner."""
+    for name in ("timm", "l2r_core.models.demo", "l2r_core.metrics.hard"):
+        importlib.import_module(name)
+    progress.step(1, 1, "libraries loaded")
+
+
 def warm_imports() -> None:
     """Import what later jobs need now, in the worker: a first import during a refinement would
     hold Python's import lock while the GUI thread may need it (a visible stall)."""
