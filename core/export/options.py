@@ -48,9 +48,18 @@ def load_method_registry() -> None:
             raise
 
 
+def _fused_explainer(model: ModelAdapter) -> Any | None:
+    """A fused ONNX export (model + explainer in one file) explains itself."""
+    try:
+        from ..models.onnx_explainer import fused_explainer
+    except ImportError:  # ONNX extras not installed
+        return None
+    return fused_explainer(model)
+
+
 def default_methods(model: ModelAdapter, explainer: Any | None) -> list[str]:
     """l2r when an explainer is available, else Grad-CAM, else (no gradients: ONNX) RISE."""
-    if explainer is not None:
+    if explainer is not None or _fused_explainer(model) is not None:
         return ["l2r"]
     if model.supports_grad and not is_scripted(model):
         return ["gradcam"]
@@ -67,7 +76,7 @@ def resolve_methods(model: ModelAdapter, explainer: Any | None, options: ExportO
         info = get_method(name)  # unknown name: ConfigError listing the known ones
         if "." in name or "/" in name:
             raise ConfigError(f"method name '{name}' cannot be used in file names")
-        if info.needs_explainer and explainer is None:
+        if info.needs_explainer and explainer is None and _fused_explainer(model) is None:
             raise ConfigError(f"method '{name}' needs a trained explainer: pass --explainer DIR "
                               f"(or train one with `l2r train`).")
         if name not in usable:
@@ -83,7 +92,7 @@ def resolve_methods(model: ModelAdapter, explainer: Any | None, options: ExportO
 def call_options(name: str, explainer: Any | None, options: ExportOptions) -> dict[str, Any]:
     """Keyword options passed to the method (the explainer object included)."""
     opts: dict[str, Any] = dict(options.method_options.get(name, {}))
-    if get_method(name).needs_explainer:
+    if get_method(name).needs_explainer and explainer is not None:
         opts["explainer"] = explainer
     if name == "l2r-refine" and options.refine_steps is not None:
         opts["steps"] = int(options.refine_steps)
@@ -96,14 +105,20 @@ def recorded_options(name: str, call: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in sorted(merged.items()) if isinstance(v, (int, float, str, bool)) or v is None}
 
 
-def explainer_identity(explainer: Any | None, source: str | None) -> dict[str, Any] | None:
+def explainer_identity(explainer: Any | None, source: str | None, model: ModelAdapter) -> dict[str, Any] | None:
+    """Fingerprint, source and config of the explainer (torch, ONNX, or fused into the model)."""
+    if explainer is None:
+        explainer = _fused_explainer(model)
+        source = source or (f"fused into {model.source}" if explainer is not None else None)
     if explainer is None:
         return None
-    from ..explainer import explainer_fingerprint
+    from ..explainer import Explainer, explainer_fingerprint
 
+    fingerprint = (explainer_fingerprint(explainer) if isinstance(explainer, Explainer)
+                   else str(getattr(explainer, "fingerprint", "")))
     config = getattr(explainer, "config", None)
-    return {"fingerprint": explainer_fingerprint(explainer), "source": source,
-            "config": config.to_dict() if config is not None else None}
+    return {"fingerprint": fingerprint, "source": source or str(getattr(explainer, "path", "") or "") or None,
+            "config": config.to_dict() if hasattr(config, "to_dict") else None}
 
 
 def build_identity(model: ModelAdapter, explainer: Any | None, options: ExportOptions,
@@ -112,7 +127,7 @@ def build_identity(model: ModelAdapter, explainer: Any | None, options: ExportOp
         "format": FORMAT,
         "version": VERSION,
         "model": model.describe(),
-        "explainer": explainer_identity(explainer, options.explainer_source),
+        "explainer": explainer_identity(explainer, options.explainer_source, model),
         "protocol": get_protocol(options.protocol).to_dict(),
         "methods": {m: recorded_options(m, call_options(m, explainer, options)) for m in methods},
         "images_dir": str(Path(options.images_dir).resolve()),
