@@ -168,4 +168,6 @@ def build_explainer(model: ModelAdapter, config: ExplainerConfig | None = None, 
 
 def explainer_fingerprint(explainer: Explainer) -> str:
     """sha256 over the decoder's weights, shortened: identifies a trained explainer."""
+    if not isinstance(explainer, Explainer):  # ONNX explainers carry their own fingerprint
+        return str(explainer.fingerprint)
     return tensor_fingerprint(explainer.decoder.state_dict())

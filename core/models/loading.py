@@ -43,7 +43,7 @@ def load_model(
                 f"{spec}: no such model file, and not a known model name. Use demo-cnn, demo-vit, "
                 f"timm:<architecture> with --weights, or a path to a .onnx or TorchScript file.")
         if path.suffix.lower() == ".onnx":
-            from .onnx_adapter import load_onnx
+            from .onnx_explainer import load_onnx_model as load_onnx
 
             adapter = load_onnx(path, preprocessing, names)
         else:

@@ -114,8 +114,6 @@ def test_l2r_method_uses_the_fused_map(tiny, tmp_path) -> None:
         assert float((got - want).abs().max()) < 1e-4
 
 
-@pytest.mark.xfail(reason="needs the glue in training/cli_common.load_from_args (a fused ONNX model is its "
-                          "own explainer; see docs/packaging.md); remove this mark once it is in", strict=False)
 def test_cli_explain_with_fused_onnx_model(tiny, tmp_path, capsys) -> None:
     from PIL import Image
 
