@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -62,6 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     runner = JobRunner()
     runner.submit("preload", jobs.preload, "Loading libraries", stale_on_new=False)  # overlaps window set-up
     window = MainWindow(settings, runner)
+    # Long-lived start-up objects (torch, timm, widgets) leave the cyclic collector's scans: its full
+    # passes over them are the longest pauses the GUI thread would otherwise see.
+    gc.collect()
+    gc.freeze()
+    window.models.modelChanged.connect(lambda _info: gc.freeze())  # and the model, once loaded
     if args.screenshot:
         w, h = (int(v) for v in args.size.lower().split("x"))
         window.resize(w, h)

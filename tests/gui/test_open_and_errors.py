@@ -48,6 +48,7 @@ def drop(win, paths: list[Path]) -> None:
     QApplication.sendEvent(win, event)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # QDragEnterEvent has only the QPoint overload
 def test_drag_and_drop_a_folder_or_files(window_factory, qtbot, image_folder):
     win = window_factory()
     drop(win, [image_folder])

@@ -2,6 +2,7 @@
 and a GUI event loop that keeps ticking while a job computes."""
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from typing import Any
@@ -35,11 +36,17 @@ class GapMeter:
         self.ticks += 1
 
     def start(self) -> None:
+        # As the application does after start-up (app.py): objects that live for the whole session
+        # are kept out of the cyclic collector, whose full passes over a test session's heap of
+        # torch and Qt objects would otherwise be measured as stalls.
+        gc.collect()
+        gc.freeze()
         self.last = time.perf_counter()
         self.timer.start()
 
     def stop(self) -> None:
         self.timer.stop()
+        gc.unfreeze()
 
 
 def compute_steps(n: int, seconds_per_step: float, threads: list[str]):
@@ -99,7 +106,8 @@ def test_cancel_stops_within_one_step_and_the_loop_never_stalls(qtbot, runner):
     assert 20 <= len(partials) < 200
     assert stop_latency < 0.5, f"cancel took {stop_latency:.3f} s (one step is 0.02 s)"
     assert meter.ticks > 10
-    assert meter.max_gap < 0.1, f"the event loop stalled {meter.max_gap * 1000:.0f} ms"
+    slow = [round(g * 1000) for g in meter.gaps if g > 0.05]
+    assert meter.max_gap < 0.1, f"the event loop stalled {meter.max_gap * 1000:.0f} ms ({slow})"
 
 
 def test_new_job_cancels_a_stale_one_and_replaces_queued_jobs_of_its_kind(qtbot, runner):
