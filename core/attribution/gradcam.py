@@ -31,7 +31,7 @@ def _cam_chunk(model: ModelAdapter, x: torch.Tensor, t: torch.Tensor, target: Ta
     return torch.relu((alpha * a.float()).sum(1))
 
 
-@register_method("gradcam", "Grad-CAM", needs_grad=True, layer=None,
+@register_method("gradcam", "Grad-CAM", needs_grad=True, needs_hooks=True, layer=None,
                  description="Gradient-weighted class activation map of the last convolutional stage "
                              "(or the last transformer block's tokens).")
 def gradcam(model: ModelAdapter, inputs: torch.Tensor, targets: torch.Tensor, *, batch_limit: int,

@@ -29,6 +29,7 @@ class MethodInfo:
     fn: AttributionFn
     transformer_only: bool = False  # needs attention blocks (rollout, gae)
     needs_explainer: bool = False  # l2r, l2r-refine
+    needs_hooks: bool = False  # reads inner layers (Grad-CAM): not possible on TorchScript
     defaults: dict[str, Any] = field(default_factory=dict)
     description: str = ""
 
@@ -37,11 +38,11 @@ _REGISTRY: dict[str, MethodInfo] = {}
 
 
 def register_method(name: str, display_name: str, *, needs_grad: bool, transformer_only: bool = False,
-                    needs_explainer: bool = False, description: str = "",
+                    needs_explainer: bool = False, needs_hooks: bool = False, description: str = "",
                     **defaults: Any) -> Callable[[AttributionFn], AttributionFn]:
     def deco(fn: AttributionFn) -> AttributionFn:
         _REGISTRY[name] = MethodInfo(name, display_name, needs_grad, fn, transformer_only, needs_explainer,
-                                     dict(defaults), description)
+                                     needs_hooks, dict(defaults), description)
         return fn
 
     return deco
@@ -68,11 +69,13 @@ def get_method(name: str) -> MethodInfo:
 
 def available_methods(model: ModelAdapter) -> list[MethodInfo]:
     """Methods that can run on this model (gradients, attention blocks)."""
-    from .model_info import is_transformer
+    from .model_info import is_scripted, is_transformer
 
     out = []
     for m in list_methods():
         if m.needs_grad and not model.supports_grad:
+            continue
+        if m.needs_hooks and is_scripted(model):
             continue
         if m.transformer_only and not is_transformer(model):
             continue
@@ -82,7 +85,7 @@ def available_methods(model: ModelAdapter) -> list[MethodInfo]:
 
 def attribute(method: str, model: ModelAdapter, inputs: torch.Tensor, targets: torch.Tensor | int | list[int],
               *, batch_limit: int = 16, progress: Progress | None = None, **options: Any) -> torch.Tensor:
-    """Run a registered method; returns (B,H,W) float32 on the CPU... device of inputs."""
+    """Run a registered method; returns (B,H,W) float32 on the device of ``inputs``."""
     info = get_method(method)
     if info.needs_grad and not model.supports_grad:
         raise ConfigError(f"{info.display_name} needs gradients, which {model.name} ({model.kind}) cannot give. "

@@ -49,3 +49,17 @@ def test_method_is_cancellable(models: dict[str, ModelAdapter], name: str) -> No
     with pytest.raises(Cancelled):
         attribute(name, models["vit"], torch.randn(2, 3, 32, 32), 0, batch_limit=1, progress=prog,
                   **FAST.get(name, {}))
+
+
+def test_available_methods_hide_what_a_model_cannot_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import torch
+    from torch import nn
+
+    from l2r_core.attribution.registry import available_methods
+    from l2r_core.models.loading import load_model
+
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 5)).eval()
+    path = tmp_path / "m.pt"
+    torch.jit.script(net).save(str(path))
+    names = {m.name for m in available_methods(load_model(str(path)))}
+    assert "gradcam" not in names and "rollout" not in names and {"ig", "rise"} <= names
