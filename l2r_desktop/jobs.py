@@ -17,9 +17,8 @@ import torch
 from l2r_core.attribution.registry import attribute, get_method
 from l2r_core.errors import ConfigError, ModelLoadError
 from l2r_core.images import load_image
-from l2r_core.metrics.hard import CurveResult, deletion_insertion, perturbed_batch, pixel_ranks
+from l2r_core.metrics.hard import CurveResult, deletion_insertion, perturbed_at
 from l2r_core.metrics.protocols import Protocol, get_protocol
-from l2r_core.metrics.references import gaussian_blur, make_reference
 from l2r_core.models.adapter import ModelAdapter
 from l2r_core.pipeline import prepare, top_predictions
 from l2r_core.progress import Progress
@@ -82,6 +81,10 @@ def load_model_job(spec: str, weights: str | None, device: str, explainer_path: 
             if not optional_explainer:
                 raise
             loaded.notes = (f"explainer not loaded ({exc})",)
+    else:
+        from l2r_core.models.onnx_explainer import fused_explainer
+
+        loaded.explainer = fused_explainer(model)  # a fused ONNX file explains itself
     warm_imports()
     progress.step(2, 2, "ready")
     return loaded
@@ -104,10 +107,10 @@ def warm_imports() -> None:
 
 
 def load_explainer_job(model: ModelAdapter, path: str | Path, progress: Progress) -> Any:
-    from l2r_core.explainer import load_explainer
+    from l2r_core.models.onnx_explainer import load_explainer_any
 
     progress.step(0, 1, "loading explainer")
-    explainer = load_explainer(path, model)
+    explainer = load_explainer_any(Path(path), model)  # a folder or an exported .onnx
     explainer.to(model.device)
     explainer.eval()
     return explainer
@@ -267,19 +270,5 @@ def refine_job(loaded: LoadedModel, x: torch.Tensor, target: int, initial: Metho
 def perturbed_image(model: ModelAdapter, x: torch.Tensor, raw: np.ndarray, protocol: str | Protocol,
                     kind: str, step: int) -> np.ndarray:
     """The image the model saw at curve point ``step`` of deletion or insertion, as (H,W,3) uint8."""
-    proto = get_protocol(protocol)
-    _, _, h, w = x.shape
-    counts = proto.fractions_count(h * w)
-    step = max(0, min(int(step), len(counts) - 1))
-    maps = torch.as_tensor(raw, dtype=torch.float32, device=x.device)[None]
-    ranks = pixel_ranks(maps)[0]
-    ref = proto.deletion_reference if kind == "deletion" else proto.insertion_start
-    if ref == "zero":
-        sub = torch.zeros_like(x)
-    elif ref == "blur":
-        sub = gaussian_blur(x, proto.blur_size, proto.blur_sigma)
-    else:
-        sub = make_reference(ref, x, model.preprocessing)
-    with torch.no_grad():
-        img = perturbed_batch(x[0], ranks, [counts[step]], sub[0], kind == "insertion")
+    img = perturbed_at(model, x, torch.as_tensor(raw, dtype=torch.float32), protocol, kind, step)[None]
     return display_array(model, img)

@@ -48,7 +48,8 @@ def area(curve: np.ndarray, fractions: np.ndarray, how: str = "trapezoid") -> np
     return ((curve[..., 1:] + curve[..., :-1]) * 0.5 * dx).sum(-1)
 
 
-def _substrate(kind: str, x: torch.Tensor, model: ModelAdapter, protocol: Protocol) -> torch.Tensor:
+def substrate(kind: str, x: torch.Tensor, model: ModelAdapter, protocol: Protocol) -> torch.Tensor:
+    """What removed pixels become (deletion) or what insertion starts from, for a protocol."""
     if kind == "zero":
         return torch.zeros_like(x)
     if kind == "blur":
@@ -114,8 +115,8 @@ def deletion_insertion(
     fractions = np.array(counts, dtype=np.float64) / (h * w)
     ranks = pixel_ranks(maps)
     curves = {"deletion": np.zeros((b, len(counts))), "insertion": np.zeros((b, len(counts)))}
-    subs = {"deletion": _substrate(proto.deletion_reference, x, model, proto),
-            "insertion": _substrate(proto.insertion_start, x, model, proto)}
+    subs = {"deletion": substrate(proto.deletion_reference, x, model, proto),
+            "insertion": substrate(proto.insertion_start, x, model, proto)}
     total, done = b * 2 * math.ceil(len(counts) / batch_limit), 0
     for i in range(b):
         for kind in ("deletion", "insertion"):
@@ -133,3 +134,17 @@ def deletion_insertion(
         proto.name, fractions, curves["deletion"], curves["insertion"],
         area(curves["deletion"], fractions, proto.auc), area(curves["insertion"], fractions, proto.auc),
         tgt.cpu().numpy(), warnings)
+
+
+def perturbed_at(model: ModelAdapter, x: torch.Tensor, saliency: torch.Tensor, protocol: str | Protocol,
+                 kind: str, step: int) -> torch.Tensor:
+    """The (C,H,W) image the model sees at curve point ``step`` of ``kind`` (deletion|insertion)
+    for one normalised image x (1,C,H,W) and its (H,W) map."""
+    proto = get_protocol(protocol)
+    _, _, h, w = x.shape
+    counts = proto.fractions_count(h * w)
+    step = max(0, min(int(step), len(counts) - 1))
+    ranks = pixel_ranks(saliency.to(x.device).float().reshape(1, h, w))[0]
+    sub = substrate(proto.deletion_reference if kind == "deletion" else proto.insertion_start, x, model, proto)
+    with torch.no_grad():
+        return perturbed_batch(x[0], ranks, [counts[step]], sub[0], kind == "insertion")[0]

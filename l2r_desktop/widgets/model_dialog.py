@@ -180,7 +180,7 @@ class ExplainerDialog(_LoadingDialog):
         super().__init__(vm, "Load explainer", parent)
         self.start_dir = start_dir
         self.path = QLineEdit()
-        self.path.setPlaceholderText("explainer folder (explainer.json + explainer.safetensors)")
+        self.path.setPlaceholderText("explainer folder (explainer.json + .safetensors) or an exported .onnx explainer")
         browse = QPushButton("Browse...")
         browse.clicked.connect(self._browse)
         model = vm.info()
