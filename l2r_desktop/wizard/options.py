@@ -1,0 +1,272 @@
+"""The wizard's choices as plain data (no Qt): defaults read from ``TrainConfig``, the reason a page
+is not complete yet, the ``l2r train`` command line they mean, and an earlier run in the output folder.
+
+Keeping this free of Qt makes the rules testable directly and lets the view-model stay small.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from l2r_training.cli_train import FLAGS
+from l2r_training.config import TrainConfig
+
+MODEL_KINDS = ("timm", "torchscript", "demo-cnn", "demo-vit")
+DEVICES = ("auto", "cpu", "cuda")
+# The method's published settings shown under "Advanced" (dotted TrainConfig keys, label).
+ADVANCED: list[tuple[str, str]] = [
+    ("loss.grid_min", "Ranking grid, smallest G"),
+    ("loss.grid_max", "Ranking grid, largest G"),
+    ("loss.tau_start", "Sinkhorn temperature, start"),
+    ("loss.tau_end", "Sinkhorn temperature, end"),
+    ("loss.n_iters", "Sinkhorn iterations"),
+    ("loss.n_percentiles", "Percentiles on the soft curves"),
+    ("loss.references", "References (drawn per step)"),
+    ("loss.w_del", "Loss weight: deletion AUC"),
+    ("loss.w_ins", "Loss weight: 1 - insertion AUC"),
+    ("loss.w_peak", "Loss weight: peak penalty"),
+    ("weight_decay", "AdamW weight decay"),
+    ("warmup_frac", "Warm-up fraction"),
+    ("checkpoint_every", "Checkpoint every N steps"),
+]
+_FLAG_OF = {key: flag for flag, key, _typ, _help in FLAGS}
+_ARCH = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+def default_of(key: str) -> Any:
+    """The TrainConfig default of a dotted key (``loss.grid_min``), never a copy kept here."""
+    node: Any = TrainConfig()
+    for part in key.split("."):
+        node = getattr(node, part)
+    return list(node) if isinstance(node, tuple) else node
+
+
+def advanced_defaults() -> dict[str, Any]:
+    return {key: default_of(key) for key, _ in ADVANCED}
+
+
+def _default_unit() -> str:
+    return "steps" if TrainConfig().steps else "epochs"
+
+
+@dataclass
+class WizardOptions:
+    """Everything the user chose, page by page. Defaults come from TrainConfig."""
+
+    # Page 1: model.
+    model_kind: str = "timm"
+    arch: str = ""
+    weights: str = ""
+    script: str = ""  # TorchScript file
+    class_names: str = ""
+    backbone: str = ""  # timm architecture of a separate backbone ("" = the target's own features)
+    backbone_weights: str = ""
+    # Page 2: data.
+    data: str = ""
+    val_percent: float = field(default_factory=lambda: round(100 * TrainConfig().val_fraction, 2))
+    # Page 3: settings.
+    image_size: int = 0  # 0: the model's own input size
+    length_unit: str = field(default_factory=_default_unit)  # "steps" | "epochs"
+    steps: int = field(default_factory=lambda: TrainConfig().steps or 1000)
+    epochs: float = field(default_factory=lambda: TrainConfig().epochs)
+    batch_size: int = field(default_factory=lambda: TrainConfig().batch_size)
+    lr: float = field(default_factory=lambda: TrainConfig().lr)
+    device: str = field(default_factory=lambda: TrainConfig().device)
+    val_every: int = field(default_factory=lambda: TrainConfig().val_every)
+    out: str = ""
+    advanced: dict[str, Any] = field(default_factory=advanced_defaults)
+    extra_config: str = ""  # optional JSON file for settings the wizard does not show
+    resume_existing: bool = True  # when the output folder holds an earlier run
+
+    # -- model -----------------------------------------------------------------------------
+    def spec(self) -> str:
+        """The model as ``l2r train --model`` and ``load_model`` name it."""
+        if self.model_kind == "timm":
+            return f"timm:{self.arch.strip()}"
+        if self.model_kind == "torchscript":
+            return self.script.strip()
+        return self.model_kind
+
+    def model_weights(self) -> str:
+        return self.weights.strip() if self.model_kind == "timm" else ""
+
+    def model_key(self) -> tuple[str, str, str]:
+        """What a model check was made for: a check of other inputs no longer counts."""
+        return (self.spec(), self.model_weights(), self.class_names.strip())
+
+    # -- persistence -----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "WizardOptions":
+        """Known keys of the right type only: a stale or hand-edited store never breaks the wizard."""
+        opts = cls()
+        for f in fields(cls):
+            if f.name not in data:
+                continue
+            value, current = data[f.name], getattr(opts, f.name)
+            if isinstance(current, bool) != isinstance(value, bool):
+                continue
+            if isinstance(current, float) and isinstance(value, int):
+                value = float(value)
+            if isinstance(value, type(current)):
+                setattr(opts, f.name, value)
+        adv = advanced_defaults()
+        adv.update({k: v for k, v in opts.advanced.items() if k in adv})
+        opts.advanced = adv
+        return opts
+
+
+# -- reasons a page is not complete ("" = complete) -------------------------------------------
+def _file_reason(path: str, what: str) -> str:
+    if not path.strip():
+        return f"Choose the {what}."
+    if not Path(path.strip()).is_file():
+        return f"The {what} {path.strip()} does not exist."
+    return ""
+
+
+def model_input_reason(o: WizardOptions) -> str:
+    """Problems visible without loading the model."""
+    if o.model_kind not in MODEL_KINDS:
+        return f"Unknown model kind {o.model_kind}."
+    if o.model_kind == "timm":
+        if not o.arch.strip():
+            return "Type the timm architecture name (for example resnet50)."
+        if not _ARCH.match(o.arch.strip()):
+            return f"'{o.arch.strip()}' is not a timm architecture name."
+        if reason := _file_reason(o.weights, "weights file (.safetensors or .pth)"):
+            return reason
+    if o.model_kind == "torchscript" and (reason := _file_reason(o.script, "TorchScript file")):
+        return reason
+    if o.class_names.strip() and (reason := _file_reason(o.class_names, "class names file")):
+        return reason
+    if o.backbone.strip():
+        if not _ARCH.match(o.backbone.strip()):
+            return f"'{o.backbone.strip()}' is not a timm architecture name."
+        if reason := _file_reason(o.backbone_weights, "backbone weights file"):
+            return reason
+    return ""
+
+
+def settings_reason(o: WizardOptions) -> str:
+    if not o.out.strip():
+        return "Choose an output folder for the checkpoints and the explainer."
+    out = Path(o.out.strip())
+    if out.exists() and not out.is_dir():
+        return f"{out} is a file; choose a folder."
+    if o.data.strip() and out.resolve() == Path(o.data.strip()).resolve():
+        return "The output folder must not be the image folder."
+    if not (math.isfinite(o.lr) and o.lr > 0):
+        return "The learning rate must be a number above 0."
+    if o.length_unit == "steps" and o.steps < 1 or o.length_unit == "epochs" and not o.epochs > 0:
+        return "Train for at least one step."
+    if o.batch_size < 1:
+        return "The batch size must be at least 1."
+    return advanced_reason(o.advanced) or (
+        _file_reason(o.extra_config, "extra config file") if o.extra_config.strip() else "")
+
+
+def advanced_reason(adv: dict[str, Any]) -> str:
+    if int(adv["loss.grid_min"]) > int(adv["loss.grid_max"]):
+        return "The smallest ranking grid must not exceed the largest."
+    if not float(adv["loss.tau_start"]) > 0 or not float(adv["loss.tau_end"]) > 0:
+        return "Sinkhorn temperatures must be above 0."
+    if not adv["loss.references"]:
+        return "Tick at least one reference (black, mean or blur)."
+    if int(adv["loss.n_percentiles"]) < 2:
+        return "Use at least 2 percentiles."
+    return ""
+
+
+# -- the command line -------------------------------------------------------------------------
+def _flag(key: str) -> str:
+    return "--references" if key == "loss.references" else _FLAG_OF[key]
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def train_args(o: WizardOptions, *, out: str | None = None, overwrite: bool = False,
+               steps: int | None = None, val_every: int | None = None) -> list[str]:
+    """``l2r train`` arguments for a fresh run. Advanced settings left at their defaults are not
+    passed, so an extra config file may set them (flags override the file)."""
+    args = ["train", o.data.strip(), "--model", o.spec(), "--out", out or o.out.strip()]
+    if o.model_weights():
+        args += ["--weights", o.model_weights()]
+    if o.class_names.strip():
+        args += ["--class-names", o.class_names.strip()]
+    if o.backbone.strip():
+        args += ["--backbone", f"timm:{o.backbone.strip()}", "--backbone-weights", o.backbone_weights.strip()]
+    if steps is not None or o.length_unit == "steps":
+        args += ["--steps", str(steps if steps is not None else o.steps)]
+    else:
+        args += ["--epochs", _fmt(float(o.epochs))]
+    args += ["--batch-size", str(o.batch_size), "--lr", _fmt(float(o.lr)), "--device", o.device,
+             "--val-fraction", _fmt(o.val_percent / 100.0),
+             "--val-every", str(o.val_every if val_every is None else val_every)]
+    if o.image_size:
+        args += ["--image-size", str(o.image_size)]
+    for key, value in o.advanced.items():
+        if value != default_of(key):
+            args += [_flag(key), _fmt(value)]
+    if o.extra_config.strip():
+        args += ["--config", o.extra_config.strip()]
+    if overwrite:
+        args.append("--overwrite")
+    return args + ["--quiet"]
+
+
+def resume_args(out: str | Path, device: str) -> list[str]:
+    """Resume the run in ``out`` with the settings saved in its checkpoint."""
+    return ["train", "--resume", str(out), "--device", device, "--quiet"]
+
+
+def total_steps(o: WizardOptions, n_train: int) -> int:
+    """The run's length in steps, as the trainer computes it (steps_for_epochs, one process)."""
+    if o.length_unit == "steps":
+        return max(1, o.steps)
+    return max(1, math.ceil(o.epochs * max(n_train, 1) / max(o.batch_size, 1)))
+
+
+# -- an earlier run in the output folder ------------------------------------------------------
+@dataclass
+class RunInfo:
+    folder: Path
+    step: int  # steps completed at the latest checkpoint
+    total: int  # 0 when unknown
+    finished: bool  # the explainer was saved and the last checkpoint is the final step
+
+
+def existing_run(out: str | Path) -> RunInfo | None:
+    """The run in ``out`` (checkpoints/latest names its newest checkpoint), read without torch."""
+    folder = Path(out)
+    latest = folder / "checkpoints" / "latest"
+    if not str(out).strip() or not latest.is_file():
+        return None
+    name = latest.read_text(encoding="utf-8").strip()
+    m = re.fullmatch(r"step_(\d+)", name)
+    if m is None or not (folder / "checkpoints" / name).is_dir():
+        return None
+    step, total = int(m.group(1)), _total_from(folder)
+    finished = (folder / "explainer" / "explainer.json").is_file() and total > 0 and step >= total
+    return RunInfo(folder, step, total, finished)
+
+
+def _total_from(folder: Path) -> int:
+    try:
+        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cfg = {}
+    from l2r_training.metrics_log import read_log
+
+    records = read_log(folder / "metrics.jsonl")
+    return int(records[-1].get("total", 0)) if records else int(cfg.get("steps") or 0)

@@ -1,0 +1,74 @@
+"""Page 5: where the explainer was saved, its validation scores, and "Use it now", which loads it
+into the main window for this model."""
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout
+
+from .common import ReasonPage
+from .training_vm import TrainingViewModel
+from .viewmodel import ORIGIN, WizardViewModel
+
+
+class DonePage(ReasonPage):
+    def __init__(self, vm: WizardViewModel, training: TrainingViewModel, models: Any) -> None:
+        super().__init__(vm, "Done", "The explainer is trained.")
+        self.training, self.models = training, models
+        self.where = QLabel("")
+        self.where.setWordWrap(True)
+        self.where.setTextInteractionFlags(self.where.textInteractionFlags() | _selectable())
+        self.scores = QLabel("")
+        self.use_button = QPushButton("Use it now")
+        self.use_button.setToolTip("Load this explainer into the main window for this model.")
+        self.use_status = QLabel("")
+        self.use_status.setWordWrap(True)
+        box = QVBoxLayout(self)
+        for w in (self.where, self.scores, self.use_button, self.use_status):
+            box.addWidget(w)
+        box.addStretch(1)
+        box.addWidget(self.reason_label)
+        self.use_button.clicked.connect(self.use_now)
+        self.use_button.setEnabled(models is not None)
+        if models is not None:
+            models.loadSucceeded.connect(self._on_loaded)
+            models.loadFailed.connect(self._on_failed)
+
+    def initializePage(self) -> None:  # noqa: N802 - Qt override
+        t = self.training
+        self.where.setText(f"The explainer was saved in:\n{t.explainer_dir}")
+        final = t.final
+        if final.get("del_auc") is not None:
+            self.scores.setText(f"Validation ({final.get('protocol', 'aha')} protocol, {final.get('n_images', '?')} "
+                                f"images): deletion AUC {final['del_auc']:.4f} (lower is better), insertion AUC "
+                                f"{final.get('ins_auc', float('nan')):.4f} (higher is better).")
+        else:
+            self.scores.setText("No validation images: no scores were measured.")
+        self.use_status.setText("")
+
+    def reason(self) -> str:
+        return ""
+
+    def use_now(self) -> None:
+        if self.models is None or self.training.explainer_dir is None:
+            return
+        self.use_button.setEnabled(False)
+        what = self.vm.use_in(self.models, str(self.training.explainer_dir))
+        self.use_status.setText("Loading the explainer into the main window..." if what == "explainer"
+                                else "Loading the model and its new explainer into the main window...")
+
+    def _on_loaded(self, origin: str) -> None:
+        if origin == ORIGIN:
+            self.use_status.setText("Loaded: the main window now explains with this explainer (method l2r).")
+            self.use_button.setEnabled(True)
+
+    def _on_failed(self, title: str, message: str, _details: str, origin: str) -> None:
+        if origin == ORIGIN:
+            self.use_status.setText(f"{title}: {message}")
+            self.use_button.setEnabled(True)
+
+
+def _selectable() -> Any:
+    from PySide6.QtCore import Qt
+
+    return Qt.TextInteractionFlag.TextSelectableByMouse
