@@ -61,6 +61,7 @@ class DataPage(ReasonPage):
         self.folder.set_text(o.data)
         if self.vm.scan is None or Path(self.vm.scan.folder) != Path(o.data.strip() or "."):
             self._timer.start(0)
+        self.refresh()
 
     def reason(self) -> str:
         return self.vm.data_reason()

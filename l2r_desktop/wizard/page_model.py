@@ -77,6 +77,7 @@ class ModelPage(ReasonPage):
             self._on_checked(check)
         else:
             self._check_if_ready()
+        self.refresh()
 
     def reason(self) -> str:
         return self.vm.model_reason()

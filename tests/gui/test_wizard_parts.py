@@ -1,0 +1,222 @@
+"""The wizard's parts, fast: invalid inputs keep Next disabled with a visible reason on every page,
+the command line it builds means what the pages say, the metrics-log follower, and Pause / failure
+handling against a stand-in trainer (a few lines of Python instead of `l2r train`)."""
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QCheckBox
+
+from l2r_desktop.wizard import FineTuneWizard, process
+from l2r_desktop.wizard.dialog import PAGE_DATA, PAGE_MODEL, PAGE_SETTINGS, PAGE_TRAINING
+from l2r_desktop.wizard.options import WizardOptions, advanced_defaults, train_args
+from l2r_desktop.wizard.process import LogFollower
+from l2r_training.config import TrainConfig
+
+from .test_wizard_support import NEXT, make_folder, next_enabled, wizard_weights  # noqa: F401
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def wiz(qtbot, settings):
+    w = FineTuneWizard(settings, None, "")
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.close()
+
+
+def _blocked(wiz, text: str) -> None:
+    """Next is disabled and the page says why, visibly."""
+    page = wiz.currentPage()
+    assert not wiz.button(NEXT).isEnabled() and not page.isComplete()
+    assert page.reason_label.isVisible() and text in page.reason_label.text(), page.reason_label.text()
+
+
+def test_invalid_inputs_keep_next_disabled_with_a_reason(qtbot, wiz, wizard_weights, tmp_path):
+    page = wiz.currentPage()
+    assert wiz.currentId() == PAGE_MODEL
+    _blocked(wiz, "Type the timm architecture name")
+    page.arch.setText("resnet 10t")
+    _blocked(wiz, "is not a timm architecture name")
+    page.arch.setText("resnet10t")
+    _blocked(wiz, "Choose the weights file")
+    page.weights.edit.setText(str(tmp_path / "missing.safetensors"))
+    _blocked(wiz, "does not exist")
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not a safetensors file")
+    page.weights.edit.setText(str(broken))
+    _blocked(wiz, "Press 'Load and check'")
+    page.check_button.click()
+    qtbot.waitUntil(lambda: not wiz.vm.busy["model"], timeout=30_000)
+    _blocked(wiz, "Cannot load model")
+    page.weights.edit.setText(str(wizard_weights))
+    page.check_button.click()
+    qtbot.waitUntil(lambda: next_enabled(wiz), timeout=30_000)
+    assert not page.reason_label.isVisible()
+    wiz.next()
+    assert wiz.currentId() == PAGE_DATA
+    data = wiz.currentPage()
+    data.folder.edit.setText(str(tmp_path / "nowhere"))
+    _blocked(wiz, "is not a folder")
+    (tmp_path / "empty").mkdir()
+    data.folder.edit.setText(str(tmp_path / "empty"))
+    qtbot.waitUntil(lambda: "No images in" in data.reason_label.text(), timeout=10_000)
+    _blocked(wiz, "No images in")
+    make_folder(tmp_path / "one", n=1)
+    data.folder.edit.setText(str(tmp_path / "one"))
+    qtbot.waitUntil(lambda: "Too few images" in data.reason_label.text(), timeout=10_000)
+    data.val_percent.setValue(0)
+    assert next_enabled(wiz) and "1 images: 1 for training, 0 for validation" in data.summary.text()
+    wiz.next()  # proposes an output folder next to the images
+    assert wiz.currentId() == PAGE_SETTINGS and wiz.vm.opts.out == str(tmp_path / "one-l2r-explainer")
+    sp = wiz.currentPage()
+    assert next_enabled(wiz)
+    sp.out.edit.setText("")
+    _blocked(wiz, "Choose an output folder")
+    (tmp_path / "file").write_text("x")
+    sp.out.edit.setText(str(tmp_path / "file"))
+    _blocked(wiz, "is a file")
+    sp.out.edit.setText(str(tmp_path / "out"))
+    sp.lr.setText("fast")
+    _blocked(wiz, "learning rate")
+    sp.lr.setText("3e-4")
+    sp.advanced.editors["loss.grid_min"].setValue(30)
+    _blocked(wiz, "smallest ranking grid")
+    sp.advanced.restore_defaults()
+    for box in sp.advanced.editors["loss.references"].findChildren(QCheckBox):
+        box.setChecked(False)
+    _blocked(wiz, "Tick at least one reference")
+    sp.advanced.restore_defaults()
+    sp.advanced.extra.edit.setText(str(tmp_path / "nope.json"))
+    _blocked(wiz, "extra config file")
+    sp.advanced.extra.edit.setText("")
+    assert next_enabled(wiz) and not sp.reason_label.isVisible()
+
+
+def test_advanced_defaults_come_from_train_config(qtbot, wiz):
+    cfg = TrainConfig()
+    adv = advanced_defaults()
+    assert (adv["loss.grid_min"], adv["loss.grid_max"]) == (cfg.loss.grid_min, cfg.loss.grid_max) == (7, 28)
+    assert (adv["loss.tau_start"], adv["loss.tau_end"], adv["loss.n_iters"]) == (1.0, 0.3, 30)
+    assert adv["loss.n_percentiles"] == 16 and adv["loss.references"] == ["black", "mean", "blur"]
+    assert (adv["loss.w_del"], adv["loss.w_ins"], adv["loss.w_peak"]) == (1.0, 1.0, 0.0025)
+    sec = wiz.page(PAGE_SETTINGS).advanced  # the settings page shows the same values
+    sec.load()
+    assert sec.editors["loss.grid_max"].value() == 28 and sec.editors["loss.w_peak"].value() == pytest.approx(0.0025)
+    opts = WizardOptions()
+    assert (opts.batch_size, opts.lr, opts.epochs, opts.length_unit) == (cfg.batch_size, cfg.lr, cfg.epochs, "epochs")
+
+
+def test_the_command_line_means_what_the_pages_say(tmp_path):
+    """The arguments parse with the real `l2r train` parser into the intended TrainConfig."""
+    import argparse
+
+    from l2r_training.cli_train import add_train_parser, resolve_args
+
+    o = WizardOptions(arch="resnet10t", weights="w.safetensors", data=str(tmp_path / "img"), out=str(tmp_path / "o"),
+                      image_size=48, length_unit="steps", steps=7, batch_size=3, lr=0.002, device="cpu",
+                      val_percent=20.0, val_every=2)
+    o.advanced.update({"loss.grid_max": 12, "loss.references": ["black", "blur"], "loss.w_peak": 0.01})
+    args = train_args(o, overwrite=True)
+    assert "--grid-min" not in args and "--overwrite" in args  # defaults are left to the config file
+    parser = argparse.ArgumentParser()
+    add_train_parser(parser.add_subparsers(dest="command"))
+    cfg, resume = resolve_args(parser.parse_args(args))
+    assert resume is None and cfg.model == "timm:resnet10t" and cfg.weights == "w.safetensors"
+    assert (cfg.steps, cfg.batch_size, cfg.lr, cfg.device, cfg.image_size) == (7, 3, 0.002, "cpu", 48)
+    assert (cfg.val_fraction, cfg.val_every, cfg.out) == (0.2, 2, str(tmp_path / "o"))
+    assert (cfg.loss.grid_min, cfg.loss.grid_max, cfg.loss.w_peak) == (7, 12, 0.01)
+    assert cfg.loss.references == ("black", "blur")
+
+
+def test_log_follower_reads_whole_lines_and_survives_truncation(qtbot, tmp_path):
+    log = tmp_path / "metrics.jsonl"
+    log.write_text('{"event": "start", "time": 5}\n{"event": "step", "ti')
+    got: list[dict] = []
+    f = LogFollower()
+    f.record.connect(got.append)
+    f.start(log, since=0)
+    f.poll()
+    assert [r["event"] for r in got] == ["start"]  # the half-written line waits
+    with open(log, "a") as fh:
+        fh.write('me": 6, "loss": 0.5}\n')
+    f.poll()
+    assert got[-1] == {"event": "step", "time": 6, "loss": 0.5}
+    log.write_text('{"event": "start", "time": 1}\n{"event": "start", "time": 100}\n')  # a new, shorter log
+    f.start(log, since=50)  # a fresh run skips what was written before it began
+    f.stop()
+    assert got[-1]["time"] == 100 and len(got) == 3
+
+
+FAKE_TRAINER = textwrap.dedent("""
+    import json, signal, sys, time
+    args = sys.argv[1:]
+    out = args[args.index("--out") + 1] if "--out" in args else args[args.index("--resume") + 1]
+    log = open(out + "/metrics.jsonl", "a")
+    def write(event, step, **kw):
+        log.write(json.dumps(dict(event=event, step=step, total=4, time=time.time(), **kw)) + "\\n"); log.flush()
+    if "--batch-size" in args and args[args.index("--batch-size") + 1] == "13":
+        print("l2r: error: " + "images: no images found. Fix it.", file=sys.stderr); sys.exit(2)
+    def stop(*_):
+        write("interrupted", 1); sys.exit(130)
+    signal.signal(signal.SIGTERM, stop)
+    write("start", 0, n_train=3, n_val=1, device="cpu")
+    if "--resume" in args:
+        for s in (2, 3, 4):
+            write("step", s, loss=1.0 / s, eta_s=4 - s)
+        write("done", 4, explainer=out + "/explainer", del_auc=0.2, ins_auc=0.7)
+        sys.exit(0)
+    write("step", 1, loss=0.9, eta_s=30)
+    while True:
+        time.sleep(0.05)
+""")
+
+
+@pytest.fixture
+def fake_trainer(monkeypatch, tmp_path):
+    script = tmp_path / "fake_trainer.py"
+    script.write_text(FAKE_TRAINER)
+    monkeypatch.setattr(process, "train_command", lambda args: (sys.executable, [str(script), *args]))
+    out = tmp_path / "out"
+    (out / "checkpoints" / "step_00000001").mkdir(parents=True)
+    (out / "checkpoints" / "latest").write_text("step_00000001\n")
+    return out
+
+
+def test_pause_then_resume_with_a_stand_in_trainer(qtbot, wiz, fake_trainer):
+    o = wiz.vm.opts
+    o.data, o.out, o.device = "imgs", str(fake_trainer), "cpu"
+    page, t = wiz.page(PAGE_TRAINING), wiz.training
+    t.start(o)
+    qtbot.waitUntil(lambda: t.loss_steps == [1], timeout=20_000)
+    assert t.state == "running" and page.pause_button.isEnabled() and not page.resume_button.isEnabled()
+    assert "step 1/4" in page.progress_label.text() and "ETA 00:30" in page.progress_label.text()
+    page.pause_button.click()
+    qtbot.waitUntil(lambda: t.state == "paused", timeout=20_000)
+    assert page.resume_button.isEnabled() and "Paused: checkpoint at step 1" in page.status.text()
+    page.resume_button.click()
+    qtbot.waitUntil(lambda: t.state == "done", timeout=20_000)
+    assert t.loss_steps == [1, 2, 3, 4] and t.val_steps == [] and page.isComplete()
+    assert t.explainer_dir == fake_trainer / "explainer" and t.final["ins_auc"] == 0.7
+    assert page.bar.value() == page.bar.maximum() == 4
+
+
+def test_a_failed_run_shows_its_cause(qtbot, wiz, fake_trainer):
+    o = wiz.vm.opts
+    o.data, o.out, o.device, o.extra_config = "imgs", str(fake_trainer), "cpu", ""
+    page, t = wiz.page(PAGE_TRAINING), wiz.training
+    failures: list[tuple[str, str]] = []
+    t.failed.connect(lambda cause, tail: failures.append((cause, tail)))
+    o.batch_size = 13  # the stand-in trainer refuses it like `l2r train` refuses a user error
+    t.start(o)
+    qtbot.waitUntil(lambda: t.state == "failed", timeout=20_000)
+    assert failures and failures[-1][0] == "images: no images found. Fix it."
+    assert "l2r: error: images: no images found" in page.details.toPlainText() and not page.details.isHidden()
+    assert "Training failed: images: no images found" in page.status.text()
+    assert t.outcome is not None and t.outcome.exit_code == 2
+    assert page.resume_button.isEnabled()  # the folder's earlier checkpoint can still be resumed
