@@ -43,6 +43,10 @@ KNOWN_BUGS: dict[str, str] = {
         "stderr noise around one-line errors: torch.jit.load's FutureWarning on every TorchScript load "
         "(core/models/torchscript_adapter.py) and numpy's 'Mean of empty slice' RuntimeWarning from "
         "core/export/report.py:87 when every AUC is NaN"),
+    "gui-nan-probability": (
+        "l2r_desktop/widgets/predictions.py:57: int(round(p.probability * 1000)) raises ValueError inside "
+        "a Qt slot when the model's probabilities are NaN; the predictions panel is left half-built and "
+        "PySide prints a traceback"),
     "stale-checkpoint-temp": (
         "training/checkpoint.py: a kill inside save_checkpoint leaves checkpoints/.step_N.<random>/ "
         "behind and no later run deletes it (l2r export cleans its own dead temp files; training does not)"),
