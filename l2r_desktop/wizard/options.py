@@ -262,11 +262,19 @@ def existing_run(out: str | Path) -> RunInfo | None:
 
 
 def _total_from(folder: Path) -> int:
+    """The run's length from the last line of its metrics log (read from the end: logs grow long)."""
+    log = folder / "metrics.jsonl"
     try:
-        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        cfg = {}
-    from l2r_training.metrics_log import read_log
-
-    records = read_log(folder / "metrics.jsonl")
-    return int(records[-1].get("total", 0)) if records else int(cfg.get("steps") or 0)
+        with open(log, "rb") as f:
+            f.seek(max(0, log.stat().st_size - 8192))
+            lines = f.read().splitlines()
+    except OSError:
+        return 0
+    for line in reversed(lines):
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and rec.get("total"):
+            return int(rec["total"])
+    return 0

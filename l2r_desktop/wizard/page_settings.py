@@ -47,6 +47,7 @@ class SettingsPage(ReasonPage):
         self.val_every.setSpecialValueText("only at the end")
         self.out = PathField("folder", "Output folder", lambda t: vm.update(out=t))
         self.advanced = AdvancedSection(vm)
+        self._seen_run: tuple[object, bool] | None = None
         self._build_layout()
         self._connect()
 
@@ -101,6 +102,7 @@ class SettingsPage(ReasonPage):
         self.device.currentTextChanged.connect(lambda t: vm.update(device=t))
         self.val_every.valueChanged.connect(lambda v: vm.update(val_every=int(v)))
         self.resume_radio.toggled.connect(lambda on: vm.update(resume_existing=bool(on)))
+        self.fresh_radio.toggled.connect(lambda on: vm.update(resume_existing=not on))
         self.estimate_button.clicked.connect(self.estimate)
         self.training.estimated.connect(self._on_estimated)
 
@@ -133,6 +135,10 @@ class SettingsPage(ReasonPage):
     def refresh(self) -> None:
         run = self.vm.existing_run()
         self.run_box.setVisible(run is not None)
+        seen, self._seen_run = self._seen_run, ((run.folder, run.finished) if run is not None else None)
+        if run is not None and seen != self._seen_run:
+            # A new folder: resuming is the default for an interrupted run, afresh for a finished one.
+            (self.resume_radio if not run.finished else self.fresh_radio).setChecked(True)
         if run is not None:
             state = "a finished run" if run.finished else "an interrupted run"
             self.run_label.setText(f"This folder holds {state} (checkpoint at step {run.step} of "

@@ -3,6 +3,7 @@ the command line it builds means what the pages say, the metrics-log follower, a
 handling against a stand-in trainer (a few lines of Python instead of `l2r train`)."""
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -220,3 +221,37 @@ def test_a_failed_run_shows_its_cause(qtbot, wiz, fake_trainer):
     assert "Training failed: images: no images found" in page.status.text()
     assert t.outcome is not None and t.outcome.exit_code == 2
     assert page.resume_button.isEnabled()  # the folder's earlier checkpoint can still be resumed
+
+
+def test_closing_the_main_window_stops_the_run_with_a_checkpoint(qtbot, window_factory, fake_trainer):
+    """The wizard closes with its window; the trainer gets SIGTERM and logs "interrupted" first."""
+    from l2r_desktop.wizard import open_dialog
+
+    win = window_factory()
+    wiz = open_dialog(win)
+    qtbot.waitExposed(wiz)
+    o = wiz.vm.opts
+    o.data, o.out, o.device = "imgs", str(fake_trainer), "cpu"
+    t = wiz.training
+    t.start(o)
+    qtbot.waitUntil(lambda: t.loss_steps == [1], timeout=20_000)
+    pid = t.process.pid()
+    win.close()
+    assert not t.process.running() and wiz.closed and t.state == "cancelled"
+    assert (fake_trainer / "metrics.jsonl").read_text().splitlines()[-1].startswith('{"event": "interrupted"')
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_a_finished_run_defaults_to_start_afresh(qtbot, wiz, tmp_path):
+    out = tmp_path / "done"
+    (out / "checkpoints" / "step_00000004").mkdir(parents=True)
+    (out / "checkpoints" / "latest").write_text("step_00000004\n")
+    (out / "explainer").mkdir()
+    (out / "explainer" / "explainer.json").write_text("{}")
+    steps = "".join(f'{{"event": "step", "step": {i}, "total": 4, "time": 1}}\n' for i in range(5000))
+    (out / "metrics.jsonl").write_text(steps + '{"event": "done", "step": 4, "total": 4, "time": 1}\n')
+    sp = wiz.page(PAGE_SETTINGS)
+    sp.out.edit.setText(str(out))
+    assert "a finished run (checkpoint at step 4 of 4)" in sp.run_label.text()
+    assert sp.fresh_radio.isChecked() and not wiz.vm.opts.resume_existing
