@@ -72,8 +72,9 @@ def add_train_parser(subparsers: Any) -> None:
     p.add_argument("--overwrite", action="store_true", help="start afresh even if --out holds an earlier run")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     for flag, key, typ, text in FLAGS:
-        p.add_argument(flag, dest=_dest(key), type=typ, default=None, help=text)
-    p.add_argument("--references", dest=_dest("loss.references"), default=None,
+        p.add_argument(flag, dest=_dest(key), type=typ, default=None, help=text,
+                       metavar=flag.lstrip("-").upper().replace("-", "_"))
+    p.add_argument("--references", dest=_dest("loss.references"), default=None, metavar="KINDS",
                    type=lambda v: [r.strip() for r in v.split(",") if r.strip()],
                    help="reference kinds drawn per step, comma-separated (default black,mean,blur)")
     p.add_argument("--ranking", dest=_dest("loss.ranking"), choices=RANKINGS, default=None,
