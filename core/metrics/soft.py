@@ -184,6 +184,11 @@ class SoftLossConfig:
     n_buckets: int = 32
     bucket_resolution: int = 56  # cells per side ranked by 'buckets'
     normalize: str = "none"  # see ranking.sinkhorn: raw scores, their scale is learned
+    # The paper applies the peak penalty to the raw map. Our raw scores are un-normalised and
+    # their scale is the ranking's inverse temperature, which training grows; on the raw map the
+    # quadratic penalty then grows with it and swamped the AUC terms (loss 1.0 -> 400 in a
+    # demo-cnn run). "std" divides each map by its own standard deviation (when above 1) first.
+    peak_scale: str = "std"  # "std" | "raw" (the paper's form)
 
     def __post_init__(self) -> None:
         self.references = tuple(self.references)
@@ -198,6 +203,8 @@ class SoftLossConfig:
             raise ConfigError(f"references must be a non-empty subset of {REFERENCE_KINDS}")
         if self.n_percentiles < 2 or self.n_iters < 0 or self.peak_window % 2 == 0:
             raise ConfigError("need n_percentiles >= 2, n_iters >= 0 and an odd peak_window")
+        if self.peak_scale not in ("std", "raw"):
+            raise ConfigError("peak_scale must be 'std' or 'raw'")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -262,5 +269,9 @@ def soft_rank_loss(model: ModelAdapter, x: torch.Tensor, raw_map: torch.Tensor,
     loss = (cfg.w_del * curves.deletion_auc.mean()
             + cfg.w_ins * (1.0 - curves.insertion_auc).mean())
     if cfg.w_peak:
-        loss = loss + cfg.w_peak * peak_penalty(raw_map, cfg.peak_window).to(loss.device)
+        pm = raw_map
+        if cfg.peak_scale == "std":
+            # below unit spread the raw form applies (and a near-constant map is not amplified)
+            pm = raw_map / raw_map.float().flatten(1).std(1).clamp_min(1.0).view(-1, 1, 1)
+        loss = loss + cfg.w_peak * peak_penalty(pm, cfg.peak_window).to(loss.device)
     return loss, curves

@@ -152,7 +152,7 @@ def test_soft_rank_loss_backpropagates_to_the_map() -> None:
     model = QuadrantAdapter()
     x = torch.ones(2, 3, 32, 32) + 0.1 * torch.randn(2, 3, 32, 32)
     raw = (_quadrant_map() * 5 + torch.randn(2, 32, 32)).requires_grad_()
-    cfg = SoftLossConfig(grid_min=4, grid_max=8)
+    cfg = SoftLossConfig(grid_min=4, grid_max=8, peak_scale="raw")  # the paper's formula
     gen = torch.Generator().manual_seed(0)
     loss, curves = soft_rank_loss(model, x, raw, torch.zeros(2, dtype=torch.long), cfg,
                                   tau=cfg.tau_at(5, 10), generator=gen, batch_limit=8)
@@ -197,3 +197,14 @@ def test_config_round_trip_schedule_and_sampling() -> None:
             SoftLossConfig(**bad)
     with pytest.raises(ConfigError):
         SoftLossConfig.from_dict({"grid_mn": 3})
+
+
+def test_std_scaled_peak_penalty_does_not_grow_with_the_map_scale() -> None:
+    from l2r_core.metrics.peak import peak_penalty
+    from l2r_core.metrics.soft import SoftLossConfig
+
+    m = torch.rand(2, 20, 20, generator=torch.Generator().manual_seed(0))
+    scaled = [peak_penalty(k * m / (k * m).flatten(1).std(1).view(-1, 1, 1)) for k in (1.0, 100.0)]
+    assert torch.allclose(scaled[0], scaled[1], rtol=1e-4)
+    assert peak_penalty(100.0 * m) > 1000 * peak_penalty(m)  # the raw form grows quadratically
+    assert SoftLossConfig().peak_scale == "std" and SoftLossConfig(peak_scale="raw").peak_scale == "raw"
