@@ -58,10 +58,7 @@ def test_wizard_trains_an_explainer_and_the_window_uses_it(qtbot, window_factory
     out = tmp_path / "run"
     sp = fill_settings(wiz, out, tiny_config(tmp_path / "tiny.json"), steps=3, val_every=1)
     assert not sp.run_box.isVisible()  # nothing to resume in a new folder
-    # One measured step (a child process into a temporary folder): seconds and the projection.
-    click(qtbot, sp.estimate_button)
-    qtbot.waitUntil(lambda: "s per step" in sp.estimate_label.text(), timeout=LONG)
-    assert "for 3 steps" in sp.estimate_label.text()
+    assert sp.estimate_button.isEnabled()  # (the estimate runs against a stand-in: test_wizard_parts)
     t_estimate = time.perf_counter()
     wiz.next()  # "Start training"
     tp = wiz.currentPage()
@@ -97,7 +94,7 @@ def test_wizard_trains_an_explainer_and_the_window_uses_it(qtbot, window_factory
     remembered = load_options(settings)
     assert (remembered.arch, remembered.steps, remembered.batch_size, remembered.out) == ("resnet10t", 3, 2, str(out))
     assert remembered.advanced["loss.grid_max"] == 6 and remembered.length_unit == "steps"
-    print(f"\n[timing] estimate {t_estimate - t0:.1f} s, training {t_train - t_estimate:.1f} s, "
+    print(f"\n[timing] pages 1-3 {t_estimate - t0:.1f} s, training {t_train - t_estimate:.1f} s, "
           f"total {time.perf_counter() - t0:.1f} s")
 
 

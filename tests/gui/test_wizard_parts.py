@@ -133,6 +133,9 @@ def test_the_command_line_means_what_the_pages_say(tmp_path):
     assert (cfg.val_fraction, cfg.val_every, cfg.out) == (0.2, 2, str(tmp_path / "o"))
     assert (cfg.loss.grid_min, cfg.loss.grid_max, cfg.loss.w_peak) == (7, 12, 0.01)
     assert cfg.loss.references == ("black", "blur")
+    # The estimate's one step: same settings, a temporary folder, no validation on the way.
+    probe, _ = resolve_args(parser.parse_args(train_args(o, out=str(tmp_path / "t"), steps=1, val_every=0)))
+    assert (probe.steps, probe.val_every, probe.out, probe.batch_size) == (1, 0, str(tmp_path / "t"), 3)
 
 
 def test_log_follower_reads_whole_lines_and_survives_truncation(qtbot, tmp_path):
@@ -167,6 +170,7 @@ FAKE_TRAINER = textwrap.dedent("""
         write("interrupted", 1); sys.exit(130)
     signal.signal(signal.SIGTERM, stop)
     write("start", 0, n_train=3, n_val=1, device="cpu")
+    time.sleep(0.2)
     if "--resume" in args:
         for s in (2, 3, 4):
             write("step", s, loss=1.0 / s, eta_s=4 - s)
@@ -255,3 +259,19 @@ def test_a_finished_run_defaults_to_start_afresh(qtbot, wiz, tmp_path):
     sp.out.edit.setText(str(out))
     assert "a finished run (checkpoint at step 4 of 4)" in sp.run_label.text()
     assert sp.fresh_radio.isChecked() and not wiz.vm.opts.resume_existing
+
+
+def test_estimate_measures_one_step_and_projects_the_run(qtbot, wiz, fake_trainer, tmp_path):
+    o = wiz.vm.opts
+    o.data, o.out, o.device, o.length_unit, o.steps = "imgs", str(fake_trainer), "cpu", "steps", 500
+    sp, t = wiz.page(PAGE_SETTINGS), wiz.training
+    texts: list[tuple[float, str]] = []
+    t.estimated.connect(lambda s, text: texts.append((s, text)))
+    sp.estimate()
+    probe_dir = t._probe_dir
+    assert probe_dir is not None and probe_dir.is_dir()
+    qtbot.waitUntil(lambda: "s per step" in sp.estimate_label.text(), timeout=20_000)
+    seconds = texts[-1][0]
+    assert 0.15 <= seconds < 10 and "for 500 steps" in sp.estimate_label.text()
+    qtbot.waitUntil(lambda: not probe_dir.exists(), timeout=10_000)  # killed and cleaned up
+    assert t.state == "idle" and not (fake_trainer / "metrics.jsonl").exists()  # the real run is untouched
