@@ -3,10 +3,11 @@
     python -m tests.robustness.cli_batch CALLS.json RESULTS.json
 
 CALLS.json is a list of {"id": str, "argv": [...]}: each argv is what follows ``l2r`` on the
-command line. Each call goes through ``l2r_training.cli.main`` with its own captured stdout and
-stderr; an exception escaping ``main`` is printed as Python would print it (a ``Traceback`` on
-stderr, exit status 1), so the test sees exactly what a user would. Why one process: importing
-torch + timm costs 5-10 s per process on a busy machine, and the corpus needs dozens of runs.
+command line. Each call runs the module ``l2r_training.cli`` as ``__main__`` (``runpy``, the code
+path of ``python -m l2r_training.cli``) with its own sys.argv and captured stdout/stderr; an
+exception escaping it is printed as Python would print it (a ``Traceback`` on stderr, exit status
+1), so the test sees what a user would. Why one process: importing torch + timm costs 5-10 s per
+process on a busy machine, and the corpus needs dozens of runs.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import contextlib
 import io
 import json
 import os
+import runpy
 import sys
 import time
 import traceback
@@ -21,18 +23,21 @@ from typing import Any
 
 
 def run_one(argv: list[str]) -> dict[str, Any]:
-    from l2r_training.cli import main
-
     out, err = io.StringIO(), io.StringIO()
     start = time.perf_counter()
+    saved_argv = sys.argv
+    sys.argv = ["l2r", *argv]
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            code = int(main(argv) or 0)
-        except SystemExit as exc:  # argparse errors exit 2 with usage on stderr
+            runpy.run_module("l2r_training.cli", run_name="__main__")
+            code = 0
+        except SystemExit as exc:  # the module ends with sys.exit(main())
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         except BaseException:  # noqa: BLE001 - what `python -m` would print before dying
             traceback.print_exc()
             code = 1
+        finally:
+            sys.argv = saved_argv
     return {"returncode": code, "stdout": out.getvalue(), "stderr": err.getvalue(),
             "seconds": round(time.perf_counter() - start, 3)}
 

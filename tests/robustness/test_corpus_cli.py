@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from tests.corpus.models import sentinel_path
 
-from .conftest import REPO, CliBatch, Corpora
+from .conftest import CliBatch, Corpora
 from .ledger import CRASHING_ITEMS, is_crash_output, known_bug, record, scan_outputs
 
 WARNING_NOISE_ITEMS = ("state_dict_as_torchscript", "text_as_torchscript")  # known bug warning-noise
@@ -186,18 +182,3 @@ def test_no_cli_run_left_a_temporary_or_half_written_file(cli_batch: CliBatch, c
     cli_batch.wait()
     assert scan_outputs(cli_batch.out, "all CLI outputs") == []
     assert not sentinel_path(corpora.models_dir).exists(), "a hostile pickle ran code"
-
-
-def test_real_entry_point_refuses_the_hostile_pickle(corpora: Corpora, tmp_path: Path) -> None:
-    """The same refusal through `python -m l2r_training.cli` itself (no batch driver in between)."""
-    evil = corpora.model("evil_torch_save")
-    cmd = [sys.executable, "-m", "l2r_training.cli", "explain", str(corpora.image("plain.jpg").path),
-           *evil.cli_args(), "--device", "cpu", "--method", "gradcam", "--out", str(tmp_path / "out")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=str(REPO), timeout=300,
-                          env=dict(os.environ, OMP_NUM_THREADS="1"))
-    res = {"returncode": proc.returncode, "stderr": proc.stderr}
-    _outcome("cli:explain (process)", evil.name, res)
-    line = _error_line(res)
-    assert "refused" in line and evil.path.name in line
-    assert not sentinel_path(corpora.models_dir).exists()
-    assert not (tmp_path / "out").exists()

@@ -1,29 +1,20 @@
-"""Numerical and process faults: NaN/inf from the model, cancellation at every refinement step,
-SIGKILL during training then resume.
+"""Numerical faults and cancellation: NaN/inf from the model in the hard metrics, refinement, and
+the CLI's evaluate/explain/export/train; cancellation at every refinement step.
+Process faults (SIGKILL) are in test_process_faults.py.
 
-Covered elsewhere (referenced, not duplicated):
-- NaN loss during training keeps the last good checkpoint byte for byte and logs the error:
-  tests/training/test_loop.py::test_nan_loss_stops_and_keeps_the_last_checkpoint;
-- SIGTERM during `l2r train` checkpoints and exits 130: tests/training/test_signals.py;
-- SIGKILL during `l2r export`, then a rerun equals an uninterrupted export:
-  tests/core/test_export_kill.py::test_sigkill_mid_export_then_rerun_equals_uninterrupted.
+Covered elsewhere (referenced, not duplicated): a NaN loss in the middle of training keeps the
+last good checkpoint byte for byte and logs the error:
+tests/training/test_loop.py::test_nan_loss_stops_and_keeps_the_last_checkpoint.
 """
 from __future__ import annotations
 
 import json
 import math
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from torch import nn
 
 from l2r_core.errors import Cancelled, NonFiniteError
@@ -34,7 +25,7 @@ from l2r_core.models.adapter import ModelAdapter
 from l2r_core.models.preprocessing import Preprocessing
 from l2r_core.progress import CancelToken
 
-from .conftest import REPO, CliBatch, Corpora
+from .conftest import CliBatch
 from .ledger import is_crash_output, known_bug, record, scan_outputs
 
 SIZE = 24
@@ -218,104 +209,3 @@ def test_cli_train_stops_on_nan_with_one_line_and_writes_no_checkpoint(cli_batch
     log = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
     assert log[-1]["event"] == "error" and log[-1]["step"] == 0
     assert scan_outputs(out, "cli:train NaN model") == []
-
-
-# -- SIGKILL during training, then resume --------------------------------------------------------------
-def _train_images(folder: Path) -> Path:
-    rng = np.random.default_rng(3)
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(8):
-        Image.fromarray(rng.integers(0, 256, (36, 36, 3), dtype=np.uint8)).save(folder / f"img{i}.png")
-    return folder
-
-
-def _config(data: Path, out: Path, steps: int) -> Any:
-    from l2r_training.config import resolve_config
-
-    return resolve_config(None, {
-        "data": str(data), "out": str(out), "model": "timm:resnet10t", "image_size": 32, "batch_size": 2,
-        "steps": steps, "val_fraction": 0.2, "val_every": 0, "val_max_images": 1, "checkpoint_every": 2,
-        "loader_threads": 1, "device": "cpu", "explainer": {"stage_channels": 8, "fusion_channels": 8,
-                                                             "head_channels": 4, "embed_dim": 8},
-        "loss.grid_min": 3, "loss.grid_max": 6, "loss.n_iters": 5, "loss.n_percentiles": 4, "loss.blur_size": 5,
-        "loss.blur_sigma": 2.0, "loss.peak_window": 3})
-
-
-def _losses(log: list[dict[str, Any]]) -> dict[int, float]:
-    return {r["step"]: r["loss"] for r in log if r["event"] == "step"}
-
-
-def _kill_after_step(cmd: list[str], log_path: Path, step: int) -> list[dict[str, Any]]:
-    from l2r_training.metrics_log import read_log
-
-    proc = subprocess.Popen(cmd, cwd=str(REPO), env=dict(os.environ, OMP_NUM_THREADS="1"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 240
-        while step not in _losses(read_log(log_path)):
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else "exited"
-            assert time.monotonic() < deadline, "training never reached the step"
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(30)
-        if proc.stderr:
-            proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
-    return read_log(log_path)
-
-
-def test_sigkill_during_training_then_resume_continues_the_same_losses(corpora: Corpora, tmp_path: Path) -> None:
-    from l2r_core.explainer import load_explainer
-    from l2r_core.models.loading import load_model
-    from l2r_training.checkpoint import find_checkpoint
-    from l2r_training.loop import train
-    from l2r_training.metrics_log import read_log
-
-    data, steps = _train_images(tmp_path / "data"), 6
-    straight_cfg = _config(data, tmp_path / "straight", steps)
-    straight = train(straight_cfg, load_model("timm:resnet10t", weights=corpora.good.path))
-    want = _losses(read_log(tmp_path / "straight" / "metrics.jsonl"))
-    assert sorted(want) == list(range(1, steps + 1))
-
-    cfg_path = _config(data, tmp_path / "killed", steps).save(tmp_path / "killed.json")
-    cmd = [sys.executable, "-m", "l2r_training.cli_train", "train", "--config", str(cfg_path),
-           "--weights", str(corpora.good.path), "--quiet"]
-    before = _losses(_kill_after_step(cmd, tmp_path / "killed" / "metrics.jsonl", 3))
-    record("process:train", "SIGKILL after step 3", f"{len(before)} steps logged")
-    start = int(find_checkpoint(tmp_path / "killed").name.split("_")[1])
-    assert start in (2, 4) and start <= max(before)  # the last checkpoint written before the kill
-
-    cfg = _config(data, tmp_path / "killed", steps)
-    resumed = train(cfg, load_model("timm:resnet10t", weights=corpora.good.path), resume=tmp_path / "killed")
-    assert resumed.status == "done" and resumed.step == steps
-    log = read_log(tmp_path / "killed" / "metrics.jsonl")
-    after_start = log[max(i for i, r in enumerate(log) if r["event"] == "start"):]
-    again = _losses(after_start)
-    assert sorted(again) == list(range(start + 1, steps + 1))  # the resumed run starts at the checkpoint
-    for s, loss in {**before, **again}.items():  # killed-run steps and resumed steps: the straight run's losses
-        assert loss == pytest.approx(want[s], rel=1e-6, abs=1e-7), (s, loss, want[s])
-    model = load_model("timm:resnet10t", weights=corpora.good.path)
-    a = load_explainer(straight.explainer_dir, model).decoder.state_dict()
-    b = load_explainer(resumed.explainer_dir, model).decoder.state_dict()
-    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
-    problems = scan_outputs(tmp_path / "killed", "process:train after SIGKILL and resume")
-    assert [p for p in problems if not p.startswith("checkpoints/.step_")] == []
-
-
-@known_bug("stale-checkpoint-temp")
-def test_resume_removes_checkpoint_temp_folders_of_a_killed_run(corpora: Corpora, tmp_path: Path) -> None:
-    """A SIGKILL inside save_checkpoint leaves checkpoints/.step_N.<random>/ behind; the next run
-    (resume or not) should delete it, as `l2r export` deletes its dead temp files."""
-    from l2r_core.models.loading import load_model
-    from l2r_training.loop import train
-
-    data = _train_images(tmp_path / "data")
-    cfg = _config(data, tmp_path / "run", 2)
-    train(cfg, load_model("timm:resnet10t", weights=corpora.good.path))
-    stray = tmp_path / "run" / "checkpoints" / ".step_00000003.k1ll3d"
-    stray.mkdir()
-    (stray / "explainer.json").write_text('{"format": "l2r-expl', encoding="utf-8")  # half-written
-    cfg = _config(data, tmp_path / "run", 3)
-    train(cfg, load_model("timm:resnet10t", weights=corpora.good.path), resume=tmp_path / "run")
-    assert not stray.exists()
