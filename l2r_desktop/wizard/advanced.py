@@ -64,7 +64,7 @@ class AdvancedSection(QWidget):
             spin.setRange(0 if "every" in key else 1, 10_000_000)
         else:
             spin = QDoubleSpinBox()
-            spin.setDecimals(6)
+            spin.setDecimals(5)
             spin.setRange(0.0, 1000.0)
             spin.setSingleStep(0.1 if default >= 0.1 else default or 0.001)
         spin.valueChanged.connect(lambda v, k=key: self.vm.set_advanced(k, type(default_of(k))(v)))

@@ -86,6 +86,8 @@ class DataScan:
 
 def scan_data(folder: str, progress: Progress) -> DataScan:
     """All images under ``folder`` (recursive, as the trainer reads them)."""
+    import l2r_training.data  # noqa: F401 - imported here, not in the GUI thread by DataScan.split
+
     from l2r_core.images import list_images
 
     progress.step(0, 1, f"scanning {folder}")

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget, QWizard)
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QHBoxLayout, QLabel,
+                               QLineEdit, QPushButton, QRadioButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget,
+                               QWizard)
 
 from .advanced import AdvancedSection
 from .common import PathField, ReasonPage
@@ -83,12 +84,20 @@ class SettingsPage(ReasonPage):
         est = QHBoxLayout()
         est.addWidget(self.estimate_button)
         est.addWidget(self.estimate_label, 1)
+        content = QWidget()
+        inner = QVBoxLayout(content)
+        inner.setContentsMargins(0, 0, 0, 0)
+        inner.addLayout(form)
+        inner.addWidget(self.run_box)
+        inner.addLayout(est)
+        inner.addWidget(self.advanced)
+        inner.addStretch(1)
+        scroll = QScrollArea()  # the advanced section scrolls instead of squeezing the form
+        scroll.setWidget(content)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
         box = QVBoxLayout(self)
-        box.addLayout(form)
-        box.addWidget(self.run_box)
-        box.addWidget(self.advanced)
-        box.addLayout(est)
-        box.addStretch(1)
+        box.addWidget(scroll, 1)
         box.addWidget(self.reason_label)
 
     def _connect(self) -> None:

@@ -21,6 +21,7 @@ def _plot(title: str, left: str) -> pg.PlotWidget:
     plot.setLabel("left", left)
     plot.showGrid(x=True, y=True, alpha=0.2)
     plot.setMinimumHeight(150)
+    plot.getAxis("left").enableAutoSIPrefix(False)  # AUCs read as 0.42, not "420 (x0.001)"
     return plot
 
 
