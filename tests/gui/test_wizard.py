@@ -90,6 +90,11 @@ def test_wizard_trains_an_explainer_and_the_window_uses_it(qtbot, window_factory
     qtbot.waitUntil(lambda: "Loaded" in done.use_status.text(), timeout=60_000)
     assert win.models.loaded.explainer_path == str(out / "explainer")
     assert win.models.loaded.spec == "timm:resnet10t" and win.models.explainer is not None
+    model_before = win.models.model
+    click(qtbot, done.use_button)  # the same model is loaded now: only the explainer is (re)loaded
+    assert done.use_status.text().startswith("Loading the explainer")
+    qtbot.waitUntil(lambda: "Loaded" in done.use_status.text(), timeout=60_000)
+    assert win.models.model is model_before
     wiz.close()
     remembered = load_options(settings)
     assert (remembered.arch, remembered.steps, remembered.batch_size, remembered.out) == ("resnet10t", 3, 2, str(out))
