@@ -27,8 +27,8 @@ def ask_open_images(parent: QWidget | None, start_dir: str = "") -> list[str]:
     return list(files)
 
 
-def ask_open_folder(parent: QWidget | None, start_dir: str = "") -> str:
-    return QFileDialog.getExistingDirectory(parent, "Open a folder of images", start_dir)
+def ask_open_folder(parent: QWidget | None, start_dir: str = "", title: str = "Open a folder of images") -> str:
+    return QFileDialog.getExistingDirectory(parent, title, start_dir)
 
 
 def ask_open_file(parent: QWidget | None, title: str, start_dir: str = "", filter: str = "All files (*)") -> str:

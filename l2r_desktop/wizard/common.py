@@ -67,7 +67,7 @@ class PathField(QWidget):
 
     def browse(self) -> None:
         if self.kind == "folder":
-            path = dialogs.ask_open_folder(self, self.edit.text())
+            path = dialogs.ask_open_folder(self, self.edit.text(), self.title)
         else:
             path = dialogs.ask_open_file(self, self.title, self.edit.text(), self.file_filter)
         if path:

@@ -91,7 +91,7 @@ def dialog_log(monkeypatch: pytest.MonkeyPatch) -> DialogLog:
     monkeypatch.setattr(dialogs, "show_error", lambda parent, title, message, details="": log.errors.append((title, message)))
     monkeypatch.setattr(dialogs, "show_info", lambda parent, title, message: log.infos.append((title, message)))
     monkeypatch.setattr(dialogs, "ask_open_images", lambda parent, start="": list(log.open_images))
-    monkeypatch.setattr(dialogs, "ask_open_folder", lambda parent, start="": log.open_folder)
+    monkeypatch.setattr(dialogs, "ask_open_folder", lambda parent, start="", title="": log.open_folder)
     monkeypatch.setattr(dialogs, "ask_open_file", lambda parent, title, start="", filter="": log.open_file)
 
     def run(dialog: Any) -> int:
