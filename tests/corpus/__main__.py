@@ -15,7 +15,7 @@ def main(argv: list[str]) -> int:
         print(f"image  {'ok    ' if item.ok else 'refuse'} {item.path}  {item.note}")
     for m in make_model_corpus(out / "models"):
         verdict = "ok    " if m.expect_error_substring is None else "refuse"
-        print(f"{m.kind:<9} {verdict} {m.path}  {m.note}")
+        print(f"{m.kind:<9} {verdict} {m.name:<32} --model {m.spec} {m.path}  {m.note}")
     return 0
 
 
