@@ -101,6 +101,18 @@ def save_checkpoint(out: str | Path, explainer: Explainer, optimizer: torch.opti
     return final
 
 
+def remove_stale_temps(out: str | Path) -> None:
+    """Delete half-built checkpoint folders and pointer files a killed run left behind.
+    Call on the main rank only, before training writes anything."""
+    root = checkpoints_dir(out)
+    if not root.is_dir():
+        return
+    for p in root.glob(".step_*"):
+        shutil.rmtree(p, ignore_errors=True)
+    for p in root.glob(".latest.*"):
+        p.unlink(missing_ok=True)
+
+
 def _fsync_dir(folder: Path) -> None:
     for f in folder.iterdir():
         with open(f, "rb") as fh:

@@ -63,10 +63,14 @@ def evaluate(loaded: Loaded, images: list[Path], methods: list[str], protocol: s
             exp = explain(loaded.model, prep.x, m, protocol=protocol, **opts[m])
             c = exp.curves
             assert c is not None
-            rows.append({"image": str(path), "method": m, "target": exp.target,
-                         "deletion_auc": float(c.deletion_auc[0]), "insertion_auc": float(c.insertion_auc[0]),
-                         "explain_seconds": exp.seconds, "seconds": time.perf_counter() - start,
-                         "protocol": protocol, "status": "ok"})
+            row = {"image": str(path), "method": m, "target": exp.target,
+                   "deletion_auc": float(c.deletion_auc[0]), "insertion_auc": float(c.insertion_auc[0]),
+                   "explain_seconds": exp.seconds, "seconds": time.perf_counter() - start,
+                   "protocol": protocol, "status": "ok", "warnings": list(c.warnings)}
+            if c.warnings:
+                row["status"] = "warning: " + "; ".join(c.warnings)
+                print(f"l2r: warning: {path} ({m}): {'; '.join(c.warnings)}", file=sys.stderr)
+            rows.append(row)
     return rows
 
 
@@ -94,6 +98,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not methods:
         raise ConfigError("--methods is empty. Name at least one method, e.g. --methods l2r,gradcam")
+    if args.json:  # fail before the long evaluation, not after it
+        out = Path(args.json)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{out}: cannot create its folder ({exc.strerror}). Choose a writable --json path.") from None
     loaded = load_from_args(args, need_explainer=any(m.startswith("l2r") for m in methods))
     images = collect_images(args.inputs, args.limit)
     rows = evaluate(loaded, images, methods, args.protocol, args.refine_steps)

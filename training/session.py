@@ -27,7 +27,7 @@ from l2r_core.metrics.soft import soft_rank_loss
 from l2r_core.models.adapter import ModelAdapter
 
 from . import ddp
-from .checkpoint import checkpoints_dir, read_checkpoint, restore
+from .checkpoint import checkpoints_dir, read_checkpoint, remove_stale_temps, restore
 from .config import TrainConfig
 from .data import BatchLoader, load_fixed, scan_folder, split_indices, steps_for_epochs
 from .metrics_log import EtaClock, MetricsLog
@@ -162,6 +162,10 @@ def prepare(config: TrainConfig, model: ModelAdapter, explainer: Explainer | Non
         return make_scheduler(opt, total, config.warmup_frac, config.warmup_start_div, config.final_div)
 
     start = 0
+    if info.is_main:
+        remove_stale_temps(config.out)
+        if resume is not None:
+            remove_stale_temps(resume)
     if resume is not None:
         resumed = read_checkpoint(resume)
         explainer, optimizer, scheduler = restore(resumed, model, opt_factory, sched_factory)

@@ -84,7 +84,7 @@ def _summary(items: list[dict[str, Any]]) -> str:
         dele = [float(it["deletion_auc"]) for it in ok if it.get("deletion_auc") is not None]
         ins = [float(it["insertion_auc"]) for it in ok if it.get("insertion_auc") is not None]
         secs = [float(it["seconds"]) for it in ok if it.get("seconds") is not None]
-        mean = lambda v: f"{np.nanmean(v):.3f}" if v else ""  # noqa: E731
+        mean = lambda v: (f"{np.mean(f):.3f}" if (f := [x for x in v if np.isfinite(x)]) else "")  # noqa: E731
         rows.append(f"<tr><td>{html.escape(m)}</td><td>{len(ok)}</td><td>{mean(dele)}</td><td>{mean(ins)}</td>"
                     f"<td>{mean(secs)}</td></tr>")
     head = "<tr><th>method</th><th>ok</th><th>mean deletion AUC (lower better)</th>" \

@@ -84,7 +84,7 @@ def infer_model_args(arch: str, state: dict[str, torch.Tensor]) -> dict[str, Any
     first = getattr(probe, "pretrained_cfg", {}).get("first_conv")
     if isinstance(first, str) and f"{first}.weight" in state and state[f"{first}.weight"].ndim == 4:
         args["in_chans"] = int(state[f"{first}.weight"].shape[1])
-    if "patch_embed.proj.weight" in state and "pos_embed" in state:
+    if hasattr(probe, "patch_embed") and "patch_embed.proj.weight" in state and "pos_embed" in state:
         patch = int(state["patch_embed.proj.weight"].shape[-1])
         prefix = int(getattr(probe, "num_prefix_tokens", 1))
         if getattr(probe, "no_embed_class", False):
@@ -122,7 +122,13 @@ def build_timm_model(arch: str, state: dict[str, torch.Tensor], source: str, arg
     import timm
 
     check_architecture(arch, source)
-    model = timm.create_model(arch, pretrained=False, **args)
+    try:
+        model = timm.create_model(arch, pretrained=False, **args)
+    except (TypeError, ValueError, AssertionError, RuntimeError) as exc:
+        raise ModelLoadError(
+            f"{source}: these weights do not match timm architecture '{arch}' (building it with "
+            f"{args} failed: {str(exc).splitlines()[0][:120]}). Pick the architecture the weights were trained with."
+        ) from None
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]

@@ -1,6 +1,7 @@
 """TorchScript classifiers (a self-contained archive: no Python class needed, no pickle run)."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -44,7 +45,9 @@ def load_torchscript(path: str | Path, preprocessing: Preprocessing | None = Non
     if not p.is_file():
         raise ModelLoadError(f"{p}: TorchScript file not found. Check the path.")
     try:
-        module = torch.jit.load(str(p), map_location="cpu")
+        with warnings.catch_warnings():  # torch's TorchScript deprecation notice, on every load
+            warnings.simplefilter("ignore", FutureWarning)
+            module = torch.jit.load(str(p), map_location="cpu")
     except (RuntimeError, ValueError, OSError) as exc:
         raise ModelLoadError(
             f"{p}: not a TorchScript archive ({str(exc).splitlines()[0][:160]}). "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -10,6 +11,12 @@ import torch
 from ..errors import ModelLoadError
 
 STATE_DICT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _first_line(exc: BaseException) -> str:
+    """torch's errors carry terminal escape codes and many lines; a message needs one clean line."""
+    return _ANSI.sub("", str(exc)).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
 
 
 def file_fingerprint(path: str | Path, length: int = 16) -> str:
@@ -70,12 +77,12 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     except pickle.UnpicklingError as exc:
         raise ModelLoadError(
             f"{p}: refused, the file holds Python objects other than tensors, which could run code "
-            f"on load ({str(exc).splitlines()[0][:160]}). Re-save only the state dict, "
+            f"on load ({_first_line(exc)}). Re-save only the state dict, "
             f"or convert it to .safetensors."
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError) as exc:
         raise ModelLoadError(
-            f"{p}: cannot read the weights ({str(exc).splitlines()[0][:160]}). "
+            f"{p}: cannot read the weights ({_first_line(exc)}). "
             f"Give a .safetensors file or a torch state dict (.pth/.pt)."
         ) from None
     return _unwrap(obj, p)

@@ -1,6 +1,8 @@
 """Top-5 predictions with probabilities; clicking a row explains that class."""
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QProgressBar, QTableWidget,
@@ -54,8 +56,9 @@ class PredictionsView(QWidget):
             self.table.setItem(row, 0, item)
             bar = QProgressBar()
             bar.setRange(0, 1000)
-            bar.setValue(int(round(p.probability * 1000)))
-            bar.setFormat(f"{p.probability:.1%}")
+            finite = math.isfinite(p.probability)  # a broken model can give NaN
+            bar.setValue(int(round(p.probability * 1000)) if finite else 0)
+            bar.setFormat(f"{p.probability:.1%}" if finite else "NaN")
             bar.setTextVisible(True)
             bar.setStyleSheet(BAR_STYLE)
             self.table.setCellWidget(row, 1, bar)

@@ -14,7 +14,7 @@ from l2r_desktop.jobs import LoadedModel
 from l2r_desktop.viewmodels.state import REFINED
 from tests.corpus.images import CorpusItem, make_image_corpus
 from tests.corpus.models import ModelCorpusItem, make_model_corpus, sentinel_path
-from tests.robustness.ledger import CRASHING_ITEMS, known_bug, record
+from tests.robustness.ledger import CRASHING_ITEMS, record
 
 from .conftest import make_tiny_model, wait_explained
 
@@ -134,7 +134,6 @@ def _load_every_model(window_factory: Any, qtbot: Any, dialog_log: Any, model_co
     assert not sentinel_path(model_corpus[0].path.parent).exists()
 
 
-@known_bug("vit-weights-as-resnet")
 def test_vit_weights_as_resnet_get_a_load_dialog(window_factory, qtbot, dialog_log, model_corpus):
     win = window_factory()
     item = next(m for m in model_corpus if m.name == "vit_weights_as_resnet")
@@ -171,7 +170,6 @@ def test_nan_during_refinement_is_reported_and_the_last_good_map_stays(window_fa
     assert win.isVisible() and len(dialog_log.errors) == 1
 
 
-@known_bug("gui-nan-probability")
 def test_a_model_returning_nan_everywhere_does_not_break_the_window(window_factory, qtbot, dialog_log,
                                                                      image_folder):
     model, state = _poisonable(1)

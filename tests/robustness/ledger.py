@@ -25,34 +25,9 @@ LOG_ENV = "L2R_RELIABILITY_LOG"
 # Real bugs the corpus found in files this suite does not own. Each has a test marked
 # xfail(strict=True) naming the id: it starts passing (and so fails as XPASS) once the bug is fixed;
 # then delete the entry and the mark. Crash bugs also appear in the counts as crashes.
-KNOWN_BUGS: dict[str, str] = {
-    "vit-weights-as-resnet": (
-        "core/models/timm_adapter.py: ViT weights given as timm:resnet10t make infer_model_args add "
-        "img_size/patch_size and timm.create_model raises TypeError (uncaught: a traceback from the CLI, "
-        "'Unexpected error' in the GUI)"),
-    "evaluate-json-folder": (
-        "training/cli_evaluate.py: `l2r evaluate --json DIR/x.json` with DIR missing raises "
-        "FileNotFoundError (traceback) after the whole evaluation, and the results are lost"),
-    "evaluate-silent-nan": (
-        "training/cli_evaluate.py: rows whose curves hold NaN (CurveResult.warnings) are written as "
-        "status 'ok' and nothing is printed: the NaN is dropped from the summary without a word"),
-    "ansi-in-refusal": (
-        "core/models/weights.py: the refusal of a hostile torch.save archive quotes torch's first error "
-        "line verbatim, terminal escape codes (ESC[1m ... ESC[0m) included"),
-    "warning-noise": (
-        "stderr noise around one-line errors: torch.jit.load's FutureWarning on every TorchScript load "
-        "(core/models/torchscript_adapter.py) and numpy's 'Mean of empty slice' RuntimeWarning from "
-        "core/export/report.py:87 when every AUC is NaN"),
-    "gui-nan-probability": (
-        "l2r_desktop/widgets/predictions.py:57: int(round(p.probability * 1000)) raises ValueError inside "
-        "a Qt slot when the model's probabilities are NaN; the predictions panel is left half-built and "
-        "PySide prints a traceback"),
-    "stale-checkpoint-temp": (
-        "training/checkpoint.py: a kill inside save_checkpoint leaves checkpoints/.step_N.<random>/ "
-        "behind and no later run deletes it (l2r export cleans its own dead temp files; training does not)"),
-}
-# Corpus items that crash today (skipped by the loops over the corpus, covered by xfail tests).
-CRASHING_ITEMS: dict[str, str] = {"vit_weights_as_resnet": "vit-weights-as-resnet"}
+KNOWN_BUGS: dict[str, str] = {}  # all seven found by this suite are fixed; add new ones here
+
+CRASHING_ITEMS: dict[str, str] = {}
 
 
 def known_bug(bug: str) -> pytest.MarkDecorator:

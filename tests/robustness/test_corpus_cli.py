@@ -14,7 +14,7 @@ from PIL import Image
 from tests.corpus.models import sentinel_path
 
 from .conftest import CliBatch, Corpora
-from .ledger import CRASHING_ITEMS, is_crash_output, known_bug, record, scan_outputs
+from .ledger import CRASHING_ITEMS, is_crash_output, record, scan_outputs
 
 WARNING_NOISE_ITEMS = ("state_dict_as_torchscript", "text_as_torchscript")  # known bug warning-noise
 
@@ -69,20 +69,17 @@ def test_explain_refuses_every_bad_model_file_in_one_line(cli_batch: CliBatch, c
     assert not failures, "\n".join(failures)
 
 
-@known_bug("vit-weights-as-resnet")
 def test_vit_weights_as_resnet_are_refused_in_one_line(cli_batch: CliBatch, corpora: Corpora) -> None:
     m = corpora.model("vit_weights_as_resnet")
     line = _error_line(cli_batch.result(f"explain:{m.name}"))
     assert "do not match" in line and m.path.name in line
 
 
-@known_bug("warning-noise")
 def test_torchscript_refusals_print_only_the_error_line(cli_batch: CliBatch) -> None:
     for name in WARNING_NOISE_ITEMS:
         assert _noise(cli_batch.result(f"explain:{name}")) == []
 
 
-@known_bug("evaluate-json-folder")
 def test_evaluate_json_into_a_new_folder(cli_batch: CliBatch, corpora: Corpora) -> None:
     """Either create the folder (as explain/export do with --out) or refuse in one line up front."""
     res = cli_batch.result("evaluate:json_in_missing_folder")

@@ -18,7 +18,7 @@ from tests.corpus.images import make_image_corpus
 from tests.corpus.models import ModelCorpusItem, sentinel_path
 
 from .conftest import Corpora
-from .ledger import CRASHING_ITEMS, known_bug, record
+from .ledger import CRASHING_ITEMS, record
 
 ANSI_ITEMS = ("evil_torch_save",)  # known bug ansi-in-refusal
 
@@ -114,14 +114,12 @@ def test_the_good_explainer_explains_and_the_good_model_matches(corpora: Corpora
     _check_map_and_curves(exp)
 
 
-@known_bug("vit-weights-as-resnet")
 def test_vit_weights_as_resnet_are_refused(corpora: Corpora, good_model: Any) -> None:
     item = corpora.model("vit_weights_as_resnet")
     _, err = _attempt("core:load_model", item.name, lambda: _load(item, good_model))
     assert isinstance(err, ModelLoadError) and "do not match" in str(err), repr(err)
 
 
-@known_bug("ansi-in-refusal")
 def test_refusals_hold_no_terminal_escape_codes(corpora: Corpora, good_model: Any) -> None:
     for name in ANSI_ITEMS:
         with pytest.raises(ModelLoadError) as err, warnings.catch_warnings():

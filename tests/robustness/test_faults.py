@@ -26,7 +26,7 @@ from l2r_core.models.preprocessing import Preprocessing
 from l2r_core.progress import CancelToken
 
 from .conftest import CliBatch
-from .ledger import is_crash_output, known_bug, record, scan_outputs
+from .ledger import is_crash_output, record, scan_outputs
 
 SIZE = 24
 STEPS = 5
@@ -174,7 +174,6 @@ def test_cli_evaluate_goes_on_past_nan_scores(cli_batch: CliBatch) -> None:
     assert len(rows) == 2 and all(math.isnan(r["deletion_auc"]) for r in rows)
 
 
-@known_bug("evaluate-silent-nan")
 def test_cli_evaluate_says_which_rows_are_nan(cli_batch: CliBatch) -> None:
     res = cli_batch.result("evaluate:nan_model")
     rows = json.loads((cli_batch.out / "evaluate_nan.json").read_text())["results"]
@@ -192,7 +191,6 @@ def test_cli_export_keeps_the_nan_warning_in_each_item(cli_batch: CliBatch) -> N
     assert scan_outputs(cli_batch.out / "export_nan", "cli:export NaN model") == []
 
 
-@known_bug("warning-noise")
 def test_cli_export_of_nan_scores_prints_no_numpy_warning(cli_batch: CliBatch) -> None:
     lines = cli_batch.result("export:nan_model")["stderr"].strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("exported 2 images"), lines

@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from .conftest import REPO, Corpora
-from .ledger import known_bug, record, scan_outputs
+from .ledger import record, scan_outputs
 
 
 def _train_images(folder: Path) -> Path:
@@ -107,7 +107,6 @@ def test_sigkill_during_training_then_resume_continues_the_same_losses(corpora: 
     assert [p for p in problems if not p.startswith("checkpoints/.step_")] == []
 
 
-@known_bug("stale-checkpoint-temp")
 def test_resume_removes_checkpoint_temp_folders_of_a_killed_run(corpora: Corpora, tmp_path: Path) -> None:
     """A SIGKILL inside save_checkpoint leaves checkpoints/.step_N.<random>/ behind; the next run
     (resume or not) should delete it, as `l2r export` deletes its dead temp files."""
