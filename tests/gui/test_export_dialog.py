@@ -45,7 +45,7 @@ def test_dialog_exports_a_folder_and_opens_the_report(qtbot, tmp_path, tiny_weig
     dlg = _dialog(qtbot, images, out, tiny_weights)
     assert [n for n, b in dlg.method_boxes.items() if b.isChecked()] == ["gradcam"]
     assert not dlg.report_button.isEnabled()
-    with qtbot.waitSignal(dlg.vm.finished, timeout=60000):
+    with qtbot.waitSignal(dlg.vm.finished, timeout=180000):
         qtbot.mouseClick(dlg.start_button, Qt.MouseButton.LeftButton)
         assert dlg.cancel_button.isEnabled() and not dlg.start_button.isEnabled()
     rows = _rows(out)
@@ -65,14 +65,14 @@ def test_cancel_stops_the_export_and_a_second_run_resumes(qtbot, tmp_path, tiny_
     monkeypatch.setenv(SLOWDOWN_ENV, "0.3")
     dlg = _dialog(qtbot, images, out, tiny_weights)
     dlg.start()
-    qtbot.waitUntil(lambda: dlg.bar.maximum() == 8 and dlg.bar.value() >= 1, timeout=60000)
-    with qtbot.waitSignal(dlg.vm.cancelled, timeout=30000):
+    qtbot.waitUntil(lambda: dlg.bar.maximum() == 8 and dlg.bar.value() >= 1, timeout=180000)
+    with qtbot.waitSignal(dlg.vm.cancelled, timeout=90000):
         qtbot.mouseClick(dlg.cancel_button, Qt.MouseButton.LeftButton)
     assert "Cancelled" in dlg.status.text() and dlg.start_button.isEnabled()
     done = len(_rows(out))
     assert 1 <= done < 8  # the outputs were rebuilt from the finished items
     monkeypatch.setenv(SLOWDOWN_ENV, "0")
-    with qtbot.waitSignal(dlg.vm.finished, timeout=60000):
+    with qtbot.waitSignal(dlg.vm.finished, timeout=180000):
         dlg.start()
     assert dlg.vm.outcome.skipped == done and dlg.vm.outcome.computed == 8 - done
     assert len(_rows(out)) == 8
@@ -90,7 +90,7 @@ def test_open_dialog_from_the_window_and_close_the_window_while_exporting(
     from l2r_desktop import dialogs
     errors: list[tuple[str, str]] = []
     monkeypatch.setattr(dialogs, "show_error", lambda parent, title, message, details="": errors.append((title, message)))
-    with qtbot.waitSignal(dlg.vm.failed, timeout=30000):
+    with qtbot.waitSignal(dlg.vm.failed, timeout=90000):
         dlg.start()
     assert errors and "test:resnet10t" in errors[0][1] and dlg.start_button.isEnabled()
     # now a real export; the window closes in the middle of it
@@ -99,7 +99,7 @@ def test_open_dialog_from_the_window_and_close_the_window_while_exporting(
     dlg.out.setText(str(tmp_path / "out"))
     monkeypatch.setenv(SLOWDOWN_ENV, "0.5")
     dlg.start()
-    qtbot.waitUntil(lambda: dlg.bar.maximum() == 3 and dlg.bar.value() >= 1, timeout=60000)
+    qtbot.waitUntil(lambda: dlg.bar.maximum() == 3 and dlg.bar.value() >= 1, timeout=180000)
     runner = dlg.vm.runner
     win.close()  # the dialog closes with it: the export is cancelled and its thread stops
     assert not runner.thread_running()
