@@ -26,6 +26,8 @@ def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", default="l2r,gradcam", help="comma-separated method names")
     p.add_argument("--protocol", default="aha", choices=sorted(PROTOCOLS))
     p.add_argument("--refine-steps", type=int, help="refinement steps for l2r-refine")
+    p.add_argument("--option", action="append", default=[], metavar="METHOD.KEY=VALUE",
+                   help="a method option, e.g. rise.n_masks=500 (repeatable)")
     p.add_argument("--limit", type=int, help="evaluate at most this many images")
     p.add_argument("--json", help="write per-image results and the protocol definition here")
 
@@ -46,10 +48,11 @@ def collect_images(inputs: list[str], limit: int | None = None) -> list[Path]:
 
 
 def evaluate(loaded: Loaded, images: list[Path], methods: list[str], protocol: str,
-             refine_steps: int | None = None, show_progress: bool = True) -> list[dict[str, Any]]:
+             refine_steps: int | None = None, show_progress: bool = True,
+             extra: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     from tqdm import tqdm
 
-    opts = {m: method_options(m, loaded, refine_steps) for m in methods}
+    opts = {m: {**method_options(m, loaded, refine_steps), **(extra or {}).get(m, {})} for m in methods}
     rows: list[dict[str, Any]] = []
     bar = tqdm(images, unit="img", disable=not show_progress, file=sys.stderr)
     for path in bar:
@@ -106,12 +109,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
             raise ConfigError(f"{out}: cannot create its folder ({exc.strerror}). Choose a writable --json path.") from None
     loaded = load_from_args(args, need_explainer=any(m.startswith("l2r") for m in methods))
     images = collect_images(args.inputs, args.limit)
-    rows = evaluate(loaded, images, methods, args.protocol, args.refine_steps)
+    from .cli_export import parse_method_options
+
+    rows = evaluate(loaded, images, methods, args.protocol, args.refine_steps,
+                    extra=parse_method_options(args.option))
     summary = summarize(rows, methods)
     print_table(summary, args.protocol)
     if args.json:
         doc = {"protocol": get_protocol(args.protocol).to_dict(), "model": loaded.model.describe(),
                "explainer": getattr(loaded.explainer, "describe", lambda: None)(),
-               "methods": methods, "summary": summary, "results": rows, "versions": package_versions()}
+               "methods": methods, "method_options": args.option, "summary": summary, "results": rows, "versions": package_versions()}
         atomic_write_text(args.json, json.dumps(doc, indent=2, default=str))
     return 0
