@@ -8,5 +8,5 @@ command -v "$PY" >/dev/null || PY=python3
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 extra=""
 [ "${1:-}" = "dev" ] && extra="[dev]"
-.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q "pip==26.3"
 .venv/bin/python -m pip install -q -c constraints.txt -e ".${extra}"
