@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -192,7 +193,8 @@ def iter_export(model: ModelAdapter, options: ExportOptions, explainer: Any | No
     identity = build_identity(model, explainer, options, methods)
     with state_lock(out):
         claim_folder(out, identity, options.force)
-    run_name = f"{time.strftime('%Y%m%dT%H%M%S')}-{socket.gethostname()}-{os.getpid()}"
+    # unique even for two runs of one process within a second (shards run back to back)
+    run_name = f"{time.strftime('%Y%m%dT%H%M%S')}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     record = {"started": now_iso(), "finished": None, "status": "running", "shard": list(options.shard),
               "host": socket.gethostname(), "pid": os.getpid(), "methods": methods, "images": len(entries),
               "computed": 0, "skipped": 0, "versions": identity["versions"]}
