@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
+import secrets
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 from PIL import Image
@@ -13,19 +14,38 @@ from PIL import Image
 TEMP_PREFIX = ".tmp-"
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, durable: bool = True,
+                       temp_path: str | os.PathLike[str] | None = None) -> Path:
+    """Write ``data`` to a temp file beside ``path``, then rename it into place.
+
+    ``durable`` adds an fsync (power-loss safety; a process kill is survived without it).
+    ``temp_path`` lets a caller name the temp file (e.g. with its pid, for stale-file cleanup)."""
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=target.suffix, dir=target.parent)
+    tmp = Path(temp_path) if temp_path else target.with_name(f"{TEMP_PREFIX}{secrets.token_hex(6)}{target.suffix}")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "xb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return target
+
+
+@contextmanager
+def atomic_target(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[Path]:
+    """For libraries that write to a path themselves (safetensors, onnx): yields a temp path beside
+    ``path``; renamed onto it if the block succeeds, removed if it raises."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}{suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def atomic_write_with(path: str | os.PathLike[str], write: Callable[[io.BytesIO], None]) -> Path:

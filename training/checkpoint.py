@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pickle
 import random
+import secrets
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from l2r_core.atomic import atomic_write_bytes
 from l2r_core.errors import ConfigError
 from l2r_core.explainer import Explainer, load_explainer, save_explainer
 from l2r_core.models.adapter import ModelAdapter
@@ -120,12 +122,8 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _point_latest(root: Path, name: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".latest.", dir=str(root))
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(name + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, root / LATEST)
+    # ".latest.*" temp names are what remove_stale_temps cleans after a kill
+    atomic_write_bytes(root / LATEST, (name + "\n").encode(), temp_path=root / f".latest.{secrets.token_hex(6)}")
 
 
 def _prune(root: Path, keep: int) -> None:

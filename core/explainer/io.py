@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
+from ..atomic import atomic_target
 from ..errors import ConfigError, ModelLoadError
 from ..models.adapter import ModelAdapter
 from ..models.weights import tensor_fingerprint
@@ -30,15 +30,8 @@ META_NAME = "explainer.json"
 
 
 def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_target(path) as tmp:
+        write(str(tmp))
 
 
 def _write_text(text: str) -> Callable[[str], None]:

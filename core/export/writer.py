@@ -21,6 +21,7 @@ from typing import Any, Callable
 import numpy as np
 from PIL import Image
 
+from ..atomic import atomic_write_bytes
 from ..errors import L2RError
 
 TEMP_MARK = ".l2rtmp"
@@ -54,24 +55,13 @@ def _temp_name(path: Path) -> Path:
 
 
 def write_bytes(path: Path, data: bytes, *, durable: bool = False, folder: Path | None = None) -> Path:
-    """Write ``data`` to ``path`` atomically. ``durable`` adds an fsync (power-loss safety);
-    a process kill is survived without it, because the kernel keeps the written pages."""
-    tmp = _temp_name(path)
+    """Write ``data`` to ``path`` atomically (l2r_core.atomic), under a temp name carrying host and
+    pid so stale temps of dead processes can be told apart; OSErrors become one clear message."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            f.write(data)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
+        return atomic_write_bytes(path, data, durable=durable, temp_path=_temp_name(path))
     except OSError as exc:
-        _silent_unlink(tmp)
         raise write_failure(path, exc, folder) from None
-    except BaseException:
-        _silent_unlink(tmp)
-        raise
-    return path
 
 
 def write_text(path: Path, text: str, **kw: Any) -> Path:

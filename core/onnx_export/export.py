@@ -7,8 +7,6 @@ preprocessing metadata), so every map comes out at the resolution the product sh
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ..atomic import atomic_target
 from ..errors import ConfigError, L2RError
 from .fused import ExplainerGraph, FusedGraph
 from .metadata import EXPLAINER_IO, FUSED_IO, KIND_EXPLAINER, KIND_FUSED, build_metadata, write_metadata
@@ -112,16 +111,12 @@ def export_onnx(explainer: Any, out: str | Path, *, fused: bool = False, opset: 
     out.parent.mkdir(parents=True, exist_ok=True)
     device = explainer.device
     start = time.perf_counter()
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp.onnx", dir=str(out.parent))
-    os.close(fd)
     was_training = explainer.decoder.training
     try:
         explainer.to("cpu").eval()  # trace and compare on the CPU, where onnxruntime runs
-        diff = _export_to(explainer, tmp, fused, opset, tolerance)
-        os.replace(tmp, out)
+        with atomic_target(out, suffix=".tmp.onnx") as tmp:
+            diff = _export_to(explainer, str(tmp), fused, opset, tolerance)
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
         explainer.to(device).train(was_training)
     return OnnxExportResult(out, KIND_FUSED if fused else KIND_EXPLAINER, diff, out.stat().st_size,
                             time.perf_counter() - start)
