@@ -42,15 +42,16 @@ class ImageSet:
 
 
 def _norm(name: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"[_\-]+", " ", name)).strip().lower()
+    return re.sub(r"\s+", " ", re.sub(r"[_\-/]+", " ", name)).strip().lower()
 
 
 def class_index(folder: str, class_names: Sequence[str]) -> int:
-    """The model class a folder name denotes: its class name (any comma-separated synonym) or, for
-    1000-class models, an ImageNet WordNet id such as n01440764. UNKNOWN when nothing matches."""
+    """The model class a folder name denotes: its class name (any synonym separated by ',' or '/',
+    e.g. 'T-shirt' for 'T-shirt/top', which no folder name can hold) or, for 1000-class models,
+    an ImageNet WordNet id such as n01440764. UNKNOWN when nothing matches."""
     key = _norm(folder)
     for i, name in enumerate(class_names):
-        if key in {_norm(part) for part in str(name).split(",")} or key == _norm(str(name)):
+        if key in {_norm(part) for part in re.split(r"[,/]", str(name))} or key == _norm(str(name)):
             return i
     if len(class_names) == 1000 and re.fullmatch(r"n\d{8}", folder):
         from timm.data import ImageNetInfo

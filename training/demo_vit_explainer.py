@@ -16,6 +16,10 @@ from pathlib import Path
 
 FLAGS = ["--steps", "500", "--batch-size", "8", "--grid-max", "20", "--lr", "3e-4", "--val-every", "250",
          "--checkpoint-every", "100", "--augment", "light"]
+# --gpu: the paper's batch and grid range, more images; the step count is given on the command line.
+GPU_FLAGS = ["--batch-size", "32", "--grid-max", "28", "--lr", "3e-4", "--val-every", "500",
+             "--checkpoint-every", "500", "--augment", "light", "--device", "cuda", "--loader-threads", "8"]
+GPU_IMAGES = 20000
 FOLDER_NAMES = ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
 
@@ -41,11 +45,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", default=None, help="scratch folder (default: a temp folder)")
     ap.add_argument("--install", action="store_true", help="copy the result into resources/demo_vit_explainer")
     ap.add_argument("--install-step", type=int, default=100, help="checkpoint to install if the run stops early")
+    ap.add_argument("--images", type=int, default=None,
+                    help=f"training-split images to write (default 3000; {GPU_IMAGES} with --gpu)")
+    ap.add_argument("--gpu", action="store_true", help="the GPU recipe (batch 32, grid 7-28, CUDA)")
     args, extra = ap.parse_known_args(argv)
     work = Path(args.work or tempfile.mkdtemp(prefix="l2r-demo-vit-"))
-    write_images(work / "images")
+    write_images(work / "images", count=args.images or (GPU_IMAGES if args.gpu else 3000))
+    recipe = FLAGS + GPU_FLAGS if args.gpu else FLAGS  # later flags win
     code = cli_main(["train", str(work / "images"), "--model", "demo-vit", "--out", str(work / "run"),
-                     "--overwrite", *FLAGS, *extra])
+                     "--overwrite", *recipe, *extra])
     if args.install:
         source = work / "run" / "explainer"
         if code != 0:

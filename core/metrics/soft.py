@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..models.adapter import ModelAdapter
-from ..ranking import gumbel_sinkhorn, sinkhorn_buckets
+from ..ranking import DEFAULT_SCORE_CAP, NORMALIZE_MODES, gumbel_sinkhorn, sinkhorn_buckets
 from .peak import peak_penalty
 from .references import REFERENCE_KINDS, gaussian_blur, make_reference
 
@@ -88,16 +88,16 @@ def cell_scores(raw_map: torch.Tensor, grid: int | None) -> torch.Tensor:
 
 def _cell_masks(scores: torch.Tensor, percentiles: torch.Tensor, ranking: str, tau: float,
                 n_iters: int, noise: bool, generator: torch.Generator | None,
-                n_buckets: int, normalize: str) -> torch.Tensor:
+                n_buckets: int, normalize: str, cap: float) -> torch.Tensor:
     if ranking == "full":
         if scores.shape[1] > MAX_FULL_CELLS:
             raise ConfigError(f"full ranking of {scores.shape[1]} cells is too large "
                               f"(max {MAX_FULL_CELLS}); use ranking='buckets' or a smaller grid")
-        perm = gumbel_sinkhorn(scores, tau, n_iters, noise, generator, normalize)
+        perm = gumbel_sinkhorn(scores, tau, n_iters, noise, generator, normalize, cap)
         return soft_deletion_masks(perm, percentiles)
     if ranking == "buckets":
         plan = sinkhorn_buckets(scores, min(n_buckets, scores.shape[1]), tau, n_iters, noise,
-                                generator, normalize)
+                                generator, normalize, cap)
         return bucket_deletion_masks(plan, percentiles)
     raise ConfigError(f"unknown ranking '{ranking}': choose one of {RANKINGS}")
 
@@ -138,7 +138,8 @@ def soft_curves(model: ModelAdapter, x: torch.Tensor, raw_map: torch.Tensor,
                 tau: float = 1.0, n_iters: int = 30, n_percentiles: int = 16,
                 noise: bool = True, generator: torch.Generator | None = None,
                 smooth_sigma: float = 1.0, ranking: str = "full", n_buckets: int = 32,
-                normalize: str = "none", batch_limit: int | None = None) -> SoftCurves:
+                normalize: str = "softcap", score_cap: float = DEFAULT_SCORE_CAP,
+                batch_limit: int | None = None) -> SoftCurves:
     """Soft deletion and insertion curves of ``raw_map`` (B, H, W) for images ``x`` (B, C, H, W).
 
     ``grid``: the map is average-pooled to grid x grid cells (None: ranked at its own
@@ -153,7 +154,8 @@ def soft_curves(model: ModelAdapter, x: torch.Tensor, raw_map: torch.Tensor,
         raise ValueError("n_percentiles must be at least 2")
     scores = cell_scores(raw_map, grid)
     pct = torch.linspace(0.0, 1.0, n_percentiles, device=scores.device)
-    masks = _cell_masks(scores, pct, ranking, tau, n_iters, noise, generator, n_buckets, normalize)
+    masks = _cell_masks(scores, pct, ranking, tau, n_iters, noise, generator, n_buckets, normalize,
+                        score_cap)
     side = (raw_map.shape[-2], raw_map.shape[-1]) if grid is None else (grid, grid)
     dele, ins = _blend_probs(model, x, reference, masks.view(*masks.shape[:2], *side),
                              targets, smooth_sigma, batch_limit)
@@ -183,7 +185,11 @@ class SoftLossConfig:
     ranking: str = "full"
     n_buckets: int = 32
     bucket_resolution: int = 56  # cells per side ranked by 'buckets'
-    normalize: str = "none"  # see ranking.sinkhorn: raw scores, their scale is learned
+    # How scores enter the ranking (ranking.sinkhorn's note): "softcap" bounds each map's spread
+    # by score_cap so the learned sharpness cannot outgrow what float32 Sinkhorn handles;
+    # "none" is the paper's raw scores (its scale grew without bound and training diverged).
+    normalize: str = "softcap"
+    score_cap: float = DEFAULT_SCORE_CAP
     # The paper applies the peak penalty to the raw map. Our raw scores are un-normalised and
     # their scale is the ranking's inverse temperature, which training grows; on the raw map the
     # quadratic penalty then grows with it and swamped the AUC terms (loss 1.0 -> 400 in a
@@ -203,6 +209,10 @@ class SoftLossConfig:
             raise ConfigError(f"references must be a non-empty subset of {REFERENCE_KINDS}")
         if self.n_percentiles < 2 or self.n_iters < 0 or self.peak_window % 2 == 0:
             raise ConfigError("need n_percentiles >= 2, n_iters >= 0 and an odd peak_window")
+        if self.normalize not in NORMALIZE_MODES:
+            raise ConfigError(f"normalize must be one of {NORMALIZE_MODES}")
+        if not self.score_cap > 0:
+            raise ConfigError("score_cap must be positive")
         if self.peak_scale not in ("std", "raw"):
             raise ConfigError("peak_scale must be 'std' or 'raw'")
 
@@ -265,7 +275,7 @@ def soft_rank_loss(model: ModelAdapter, x: torch.Tensor, raw_map: torch.Tensor,
                          n_percentiles=cfg.n_percentiles, noise=noise, generator=generator,
                          smooth_sigma=cfg.smooth_sigma, ranking=cfg.ranking,
                          n_buckets=cfg.n_buckets, normalize=cfg.normalize,
-                         batch_limit=batch_limit)
+                         score_cap=cfg.score_cap, batch_limit=batch_limit)
     loss = (cfg.w_del * curves.deletion_auc.mean()
             + cfg.w_ins * (1.0 - curves.insertion_auc).mean())
     if cfg.w_peak:

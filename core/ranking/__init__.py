@@ -1,9 +1,10 @@
 """Differentiable ranking: Gumbel-Sinkhorn soft permutations and rank-bucket transport plans."""
 from .buckets import hard_buckets, sinkhorn_buckets
-from .sinkhorn import (NORMALIZE_MODES, gumbel_sinkhorn, hard_permutation, log_sinkhorn,
+from .sinkhorn import (DEFAULT_SCORE_CAP, NORMALIZE_MODES, gumbel_sinkhorn, hard_permutation, log_sinkhorn,
                        normalize_scores, sample_gumbel)
 
 __all__ = [
+    "DEFAULT_SCORE_CAP",
     "NORMALIZE_MODES",
     "gumbel_sinkhorn",
     "hard_buckets",

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import torch
 
-from .sinkhorn import _work_dtype, log_sinkhorn, normalize_scores, sample_gumbel
+from .sinkhorn import DEFAULT_SCORE_CAP, _work_dtype, log_sinkhorn, normalize_scores, sample_gumbel
 
 
 def sinkhorn_buckets(scores: torch.Tensor, n_buckets: int = 32, tau: float = 1.0,
                      n_iters: int = 30, noise: bool = True,
                      generator: torch.Generator | None = None,
-                     normalize: str = "none") -> torch.Tensor:
+                     normalize: str = "softcap", cap: float = DEFAULT_SCORE_CAP) -> torch.Tensor:
     """Transport plan T (B, N, K): T[b, j, k] = share of cell j in bucket k (0 = most important).
 
     Bucket anchors are linspace(1, 0, K) (bucket centres on the rank axis, matching the full
@@ -29,7 +29,7 @@ def sinkhorn_buckets(scores: torch.Tensor, n_buckets: int = 32, tau: float = 1.0
         raise ValueError(f"n_buckets must be in [1, N={scores.shape[-1]}], got {n_buckets}")
     if tau <= 0:
         raise ValueError("tau must be positive")
-    s = normalize_scores(scores.to(_work_dtype(scores.dtype)), normalize)
+    s = normalize_scores(scores.to(_work_dtype(scores.dtype)), normalize, cap=cap)
     b, n = s.shape
     anchors = torch.linspace(1.0, 0.0, n_buckets, device=s.device, dtype=s.dtype)
     log_k = -(s[:, :, None] - anchors[None, None, :]) ** 2  # (B, cells, buckets)

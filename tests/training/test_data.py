@@ -36,6 +36,15 @@ def test_imagenet_synonyms_and_wordnet_ids() -> None:
     assert class_index("n01443537", names[:10]) == UNKNOWN
 
 
+def test_slash_in_a_class_name_matches_a_folder() -> None:
+    # Fashion-MNIST's 'T-shirt/top' cannot be a folder name: either half, or both, must match
+    names = ["T-shirt/top", "Trouser"]
+    assert class_index("T-shirt", names) == 0
+    assert class_index("t-shirt_top", names) == 0
+    assert class_index("top", names) == 0
+    assert class_index("shirt", names) == UNKNOWN
+
+
 def test_split_is_deterministic_and_stable(tmp_path: Path) -> None:
     make_images(tmp_path, n=40, classes=())
     images = scan_folder(tmp_path, CLASSES)
