@@ -1,5 +1,8 @@
 """Fashion-MNIST from the local Debian package ``dataset-fashion-mnist`` (idx ubyte .gz files).
 
+``python -m l2r_training.fashion_mnist test 500 DIR`` writes the first 500 test images as PNGs
+(``DIR/<index>_<class>.png``): the held-out set of the demo-vit quality benchmark.
+
 Nothing is downloaded: the files come from ``apt-get install -y dataset-fashion-mnist``, which puts
 them in /usr/share/datasets/fashion-mnist/. ``L2R_FASHION_MNIST_DIR`` points elsewhere.
 Fashion-MNIST is (c) 2017 Zalando SE, MIT (Expat) licence.
@@ -85,3 +88,40 @@ def load_split(split: str, root: str | Path | None = None) -> tuple[np.ndarray, 
     if len(images) != len(labels):
         raise DatasetMissingError(f"{img_path}: {len(images)} images but {len(labels)} labels.")
     return images, labels
+
+
+def write_pngs(split: str, count: int, out_dir: str | Path, root: str | Path | None = None) -> list[Path]:
+    """The first ``count`` images of ``split`` as ``<index>_<class slug>.png`` in ``out_dir``."""
+    from PIL import Image
+
+    images, labels = load_split(split, root)
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(min(count, len(images))):
+        path = folder / f"{i:05d}_{class_slug(int(labels[i]))}.png"
+        Image.fromarray(images[i], mode="L").save(path)
+        paths.append(path)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(description="Write the first N Fashion-MNIST images of a split as PNGs.")
+    ap.add_argument("split", choices=sorted(_FILES))
+    ap.add_argument("count", type=int)
+    ap.add_argument("out_dir")
+    args = ap.parse_args(argv)
+    try:
+        written = write_pngs(args.split, args.count, args.out_dir)
+    except DatasetMissingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(written)} images to {args.out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
