@@ -214,9 +214,26 @@ class BatchLoader:
 
 def load_fixed(images: ImageSet, indices: Sequence[int], pre: Preprocessing, limit: int
                ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The validation images (plain preprocessing), unreadable ones skipped; at most ``limit``."""
+    """The validation images (plain preprocessing), unreadable ones skipped; at most ``limit``,
+    spread evenly over ``indices``. Indices follow the path order, so the first ``limit`` would
+    all come from the first class folder (that once gave a one-class validation set)."""
+    return _load_images(images, spread(list(indices), limit), pre)
+
+
+def spread(items: list[int], limit: int) -> list[int]:
+    """At most ``limit`` of ``items``, evenly spaced from first to last (all of them if fewer)."""
+    if limit <= 0:
+        return []
+    if len(items) <= limit:
+        return items
+    picks = np.linspace(0, len(items) - 1, limit).round().astype(int)
+    return [items[int(k)] for k in picks]
+
+
+def _load_images(images: ImageSet, indices: Sequence[int], pre: Preprocessing
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
     xs, ys = [], []
-    for i in list(indices)[:limit]:
+    for i in indices:
         try:
             xs.append(pre(load_image(images.paths[i])))
             ys.append(images.labels[i])

@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 
 from l2r_core.models.preprocessing import Preprocessing
-from l2r_training.data import (UNKNOWN, BatchLoader, augment_image, batch_indices, class_index, scan_folder,
-                               second_targets, split_indices)
+from l2r_training.data import (UNKNOWN, BatchLoader, augment_image, batch_indices, class_index, load_fixed,
+                               scan_folder, second_targets, split_indices)
 
 from .conftest import CLASSES, make_images
 
@@ -114,3 +114,14 @@ def test_second_target_rule() -> None:
 def test_single_class_model_repeats_top1(k: int) -> None:
     top1, second = second_targets(torch.zeros(2, k), torch.tensor([UNKNOWN, 0]))
     assert torch.equal(top1, second)
+
+
+def test_capped_validation_set_spans_every_class(tmp_path: Path) -> None:
+    # Paths sort by class folder; the first N validation images were once all one class.
+    make_images(tmp_path, n=60, classes=("cat", "dog", "fox"))
+    images = scan_folder(tmp_path, CLASSES)
+    _, val = split_indices(images, 0.5)
+    x, labels = load_fixed(images, val, PRE, 6)
+    assert x.shape == (6, 3, 32, 32)
+    assert set(labels.tolist()) == {0, 1, 2}
+    assert load_fixed(images, val, PRE, 1000)[0].shape[0] == len(val)
