@@ -17,6 +17,7 @@ from l2r_core.pipeline import explain, prepare
 from l2r_core.versions import package_versions
 
 from .cli_common import Loaded, add_model_args, load_from_args, method_options
+from .metrics_log import json_safe
 
 
 def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
@@ -119,5 +120,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
         doc = {"protocol": get_protocol(args.protocol).to_dict(), "model": loaded.model.describe(),
                "explainer": getattr(loaded.explainer, "describe", lambda: None)(),
                "methods": methods, "method_options": args.option, "summary": summary, "results": rows, "versions": package_versions()}
-        atomic_write_text(args.json, json.dumps(doc, indent=2, default=str))
+        # strict JSON: a NaN score (a model that returned NaN) is written as null
+        atomic_write_text(args.json, json.dumps(json_safe(doc), indent=2, default=str, allow_nan=False))
     return 0

@@ -15,14 +15,14 @@ from typing import Any, Iterator, TextIO
 EVENTS = ("start", "step", "val", "checkpoint", "interrupted", "done", "error")
 
 
-def _clean(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """JSON has no NaN/inf: write them as null so every line parses."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -42,7 +42,7 @@ class MetricsLog:
         if event not in EVENTS:
             raise ValueError(f"unknown metrics event '{event}'")
         record = {"event": event, "step": int(step), "total": int(total), "time": round(time.time(), 3)}
-        record.update(_clean(fields))
+        record.update(json_safe(fields))
         if self._file is not None:
             self._file.write(json.dumps(record, sort_keys=False) + "\n")
             self._file.flush()

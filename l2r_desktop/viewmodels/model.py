@@ -123,6 +123,7 @@ class ModelViewModel(QObject):
         info = self.info()
         self.modelChanged.emit(info)
         self.explainerChanged.emit(loaded.explainer_path)
+        self.status.emit(f"Loaded {info.name if info else 'the model'}.")  # replaces "Loading ..."
         for note in loaded.notes:
             self.status.emit(note)
         self.loadSucceeded.emit(origin)
@@ -138,3 +139,4 @@ class ModelViewModel(QObject):
     def _on_cancelled(self) -> None:
         self.loading = False
         self.loadingChanged.emit(False, "")
+        self.status.emit("Loading cancelled.")

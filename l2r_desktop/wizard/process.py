@@ -23,7 +23,10 @@ ERROR_PREFIX = "l2r: error:"
 
 
 def train_command(args: list[str]) -> tuple[str, list[str]]:
-    """(program, arguments) running the ``l2r`` command line with this Python."""
+    """(program, arguments) running the ``l2r`` command line with this Python, or, in the frozen
+    desktop build (no ``python -m`` there), through the app's own ``--cli`` entry."""
+    if getattr(sys, "frozen", False):
+        return sys.executable, ["--cli", *args]
     return sys.executable, ["-m", "l2r_training.cli", *args]
 
 

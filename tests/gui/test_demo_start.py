@@ -37,4 +37,5 @@ def test_demo_shows_the_first_photo_with_heatmap_and_curves(window_factory, qtbo
     assert any("cat" in n for n in names[:3]), names
     if key == "gradcam":  # no bundled explainer yet: the status bar says so
         assert "No trained explainer" in win.statusBar().currentMessage()
+    assert "Loading" not in win.statusBar().currentMessage()  # once stuck at "Loading model ..."
     assert seconds < LIMIT_S

@@ -275,3 +275,17 @@ def test_estimate_measures_one_step_and_projects_the_run(qtbot, wiz, fake_traine
     assert 0.15 <= seconds < 10 and "for 500 steps" in sp.estimate_label.text()
     qtbot.waitUntil(lambda: not probe_dir.exists(), timeout=10_000)  # killed and cleaned up
     assert t.state == "idle" and not (fake_trainer / "metrics.jsonl").exists()  # the real run is untouched
+
+
+def test_frozen_app_runs_the_trainer_through_its_cli_entry(monkeypatch, tmp_path):
+    import subprocess
+
+    assert process.train_command(["train", "--help"])[1][:2] == ["-m", "l2r_training.cli"]
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    program, args = process.train_command(["train", "--help"])
+    assert program == sys.executable and args == ["--cli", "train", "--help"]
+    # the frozen build's launcher understands --cli (run here with plain Python)
+    launcher = Path(__file__).resolve().parents[2] / "packaging" / "launcher.py"
+    proc = subprocess.run([sys.executable, str(launcher), "--cli", "train", "--help"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0 and "--batch-size" in proc.stdout, proc.stderr
