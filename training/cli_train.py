@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 
 from l2r_core.errors import L2RError
 from l2r_core.progress import CancelToken
+from l2r_core.ranking import NORMALIZE_MODES
 
 from .config import AUGMENTS, RANKINGS, TrainConfig, resolve_config
 
@@ -45,6 +46,7 @@ FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--w-del", "loss.w_del", float, "deletion AUC weight (default 1)"),
     ("--w-ins", "loss.w_ins", float, "insertion weight (default 1)"),
     ("--w-peak", "loss.w_peak", float, "peak penalty weight (default 0.0025)"),
+    ("--score-cap", "loss.score_cap", float, "bound on each map's score spread in the ranking (default 5)"),
     ("--buckets", "loss.n_buckets", int, "percentile buckets of --ranking buckets"),
     ("--bucket-resolution", "loss.bucket_resolution", int, "cells per side ranked by --ranking buckets"),
     ("--image-size", "image_size", int, "square input size (default: the model's)"),
@@ -79,6 +81,9 @@ def add_train_parser(subparsers: Any) -> None:
                    help="reference kinds drawn per step, comma-separated (default black,mean,blur)")
     p.add_argument("--ranking", dest=_dest("loss.ranking"), choices=RANKINGS, default=None,
                    help="full N x N Gumbel-Sinkhorn (paper) or rank buckets (extension)")
+    p.add_argument("--normalize", dest=_dest("loss.normalize"), choices=NORMALIZE_MODES, default=None,
+                   help="scores into the ranking: softcap (default; spread bounded by --score-cap), "
+                   "none (the paper's raw scores; can diverge) or minmax")
     p.add_argument("--augment", dest=_dest("augment"), choices=AUGMENTS, default=None,
                    help="augmentation strength (default light)")
     p.add_argument("--amp", dest=_dest("amp"), action=argparse.BooleanOptionalAction, default=None,
