@@ -113,3 +113,18 @@ def test_reader_parses_idx_and_rejects_bad_magic(tmp_path: Path) -> None:
         fh.write(np.array([2051, 3], dtype=">i4").tobytes() + bytes([9, 0, 4]))
     with pytest.raises(L2RError, match="bad magic"):
         fm.load_split("test", tmp_path)
+
+
+def test_png_writer_names_files_by_index_and_class(tmp_path: Path, monkeypatch, capsys) -> None:
+    imgs = (np.arange(3 * 28 * 28) % 251).astype(np.uint8).reshape(3, 28, 28)
+    with gzip.open(tmp_path / "t10k-images-idx3-ubyte.gz", "wb") as fh:
+        fh.write(np.array([2051, 3, 28, 28], dtype=">i4").tobytes() + imgs.tobytes())
+    with gzip.open(tmp_path / "t10k-labels-idx1-ubyte.gz", "wb") as fh:
+        fh.write(np.array([2049, 3], dtype=">i4").tobytes() + bytes([9, 0, 4]))
+    out = tmp_path / "out"
+    paths = fm.write_pngs("test", 2, out, root=tmp_path)
+    assert [p.name for p in paths] == ["00000_ankle_boot.png", "00001_t_shirt_top.png"]
+    assert np.array_equal(np.asarray(Image.open(paths[1])), imgs[1])
+    monkeypatch.setenv(fm.ENV_VAR, str(tmp_path / "missing"))
+    assert fm.main(["test", "5", str(out)]) == 2
+    assert "apt-get install -y dataset-fashion-mnist" in capsys.readouterr().err
