@@ -64,7 +64,7 @@ def train_step(s: Session, step: int) -> dict[str, Any]:
     targets = torch.cat([top1, second])  # loss averaged over both targets of every image
     x2 = torch.cat([x, x])
     feats2 = [torch.cat([f, f]).float() for f in feats]
-    maps = s.decoder(feats2, targets, (int(x.shape[-2]), int(x.shape[-1])))
+    maps = s.decoder(feats2, targets, (int(x.shape[-2]), int(x.shape[-1])), x2)
     loss = s.loss_fn(x2, maps, targets, grid=grid, reference=reference, tau=tau, seed=step_seed(cfg.seed, step, s.dist.rank))
     if ddp.any_rank(not bool(torch.isfinite(loss)), s.dist, s.device):
         raise NonFiniteError(f"step {step}: the loss became NaN or inf (grid {grid}, reference {reference}). "

@@ -25,6 +25,10 @@ class ExplainerConfig:
     fusion_channels: int = 32  # fusion width (paper: 128)
     head_channels: int = 8  # refine block width at input resolution (DPT head: 32)
     embed_dim: int = 64  # class-embedding width
+    # Our extension (off = the paper): the normalised input image joins the refine block at full
+    # resolution, so the map can follow pixel detail that the backbone's grid (a ViT's patches)
+    # cannot place.
+    image_skip: bool = False
     num_classes: int = 1000
     input_size: tuple[int, int] = (224, 224)
 

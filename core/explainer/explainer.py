@@ -99,7 +99,7 @@ class Explainer:
         """(maps (B,H,W) raw scores at x's resolution, target logits (B,K)); targets None -> top-1."""
         logits, feats = self.features(x)
         t = logits.argmax(-1) if targets is None else _as_targets(targets, x.shape[0], x.device)
-        maps = self.decoder(feats, t, (int(x.shape[-2]), int(x.shape[-1])))
+        maps = self.decoder(feats, t, (int(x.shape[-2]), int(x.shape[-1])), x)
         return maps, logits
 
     def trainable_parameters(self) -> list[nn.Parameter]:
@@ -162,7 +162,7 @@ def build_explainer(model: ModelAdapter, config: ExplainerConfig | None = None, 
     if backbone is not None:
         backbone.to(model.device)
     channels, sizes = probe_features(model, config, backbone)
-    decoder = L2RDecoder(config, channels, sizes).to(model.device)
+    decoder = L2RDecoder(config, channels, sizes, model.preprocessing.channels).to(model.device)
     return Explainer(model, config, decoder, backbone)
 
 

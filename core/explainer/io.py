@@ -153,7 +153,7 @@ def load_explainer(folder_or_file: str | Path, model: ModelAdapter, *,
     if channels != [int(c) for c in meta["feature_channels"]]:
         raise ModelLoadError(f"{meta_path}: the model's features have channels {channels}, the explainer expects "
                              f"{meta['feature_channels']}. Load the matching explainer.")
-    decoder = L2RDecoder(config, channels, meta.get("feature_sizes") or sizes)
+    decoder = L2RDecoder(config, channels, meta.get("feature_sizes") or sizes, model.preprocessing.channels)
     state = _read_weights(weights_path)
     if meta.get("decoder_fingerprint") and tensor_fingerprint(state) != meta["decoder_fingerprint"]:
         raise ModelLoadError(f"{weights_path}: the weights do not match {meta_path.name} (damaged or swapped). "

@@ -102,7 +102,7 @@ class L2RDecoder(nn.Module):
     SCALES = (4.0, 2.0, 1.0, 0.5)
 
     def __init__(self, config: ExplainerConfig, feature_channels: list[int],
-                 feature_sizes: Sequence[Sequence[int]] | None = None) -> None:
+                 feature_sizes: Sequence[Sequence[int]] | None = None, image_channels: int = 0) -> None:
         super().__init__()
         n = len(feature_channels)
         if n < 1:
@@ -123,14 +123,16 @@ class L2RDecoder(nn.Module):
         # Refine block: narrow to head_channels at the fused resolution (so the upsampling and the
         # full-resolution convs stay cheap on a CPU), upsample to the input, 3x3 conv, ReLU, 3x3 conv.
         self.head_reduce = nn.Conv2d(f, h, 3, padding=1)
-        self.head_refine = nn.Conv2d(h, h, 3, padding=1)
+        self.image_channels = int(image_channels) if config.image_skip else 0
+        self.head_refine = nn.Conv2d(h + self.image_channels, h, 3, padding=1)
         self.head_out = nn.Conv2d(h, 1, 3, padding=1)
 
     def _scales(self, n: int) -> list[float]:
         return list(self.SCALES[:n]) if n <= len(self.SCALES) else [1.0] * n
 
     def forward(self, features: list[torch.Tensor], targets: torch.Tensor,
-                out_size: tuple[int, int]) -> torch.Tensor:
+                out_size: tuple[int, int], image: torch.Tensor | None = None) -> torch.Tensor:
+        """``image`` (B, C, H, W), the normalised input, is used (and required) with image_skip."""
         if len(features) != len(self.reassemble):
             raise ValueError(f"decoder expects {len(self.reassemble)} feature maps, got {len(features)}")
         emb = self.class_embed(targets.to(features[0].device).long().reshape(-1))
@@ -141,5 +143,11 @@ class L2RDecoder(nn.Module):
             path = self.fusion[i](path, levels[i])
         y = F.relu(self.head_reduce(path))
         y = F.interpolate(y, size=tuple(out_size), mode="bilinear", align_corners=False)
+        if self.image_channels:
+            if image is None or image.shape[1] != self.image_channels:
+                raise ValueError(f"this decoder needs the input image ({self.image_channels} channels)")
+            if tuple(image.shape[-2:]) != tuple(out_size):
+                image = F.interpolate(image, size=tuple(out_size), mode="bilinear", align_corners=False)
+            y = torch.cat([y, image.to(y.dtype)], dim=1)
         y = F.relu(self.head_refine(y))
         return self.head_out(y)[:, 0]

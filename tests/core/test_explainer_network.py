@@ -190,3 +190,23 @@ def test_default_decoder_is_cheap_next_to_the_demo_cnn() -> None:
             ex.decoder(feats, logits.argmax(-1), (224, 224))
     ratio = decoder_flops.get_total_flops() / target_flops.get_total_flops()
     assert 0.1 < ratio <= 0.6, ratio
+
+
+def test_image_skip_lets_pixels_inside_a_patch_move_the_map() -> None:
+    # A ViT with 8-px patches: without the skip, the decoder only sees patch tokens, so a change
+    # confined to the input image (features held fixed) cannot reach the map; with it, it does.
+    adapter = tiny_timm("vit_tiny_patch16_224", 32, img_size=32, patch_size=8)
+    x = torch.randn(1, 3, 32, 32)
+    y = x.clone()
+    y[:, :, 5, 5] += 3.0
+    for skip in (False, True):
+        torch.manual_seed(0)
+        ex = build_explainer(adapter, ExplainerConfig(**{**SMALL.to_dict(), "image_skip": skip}))
+        feats = ex.features(x)[1]
+        t = torch.tensor([1])
+        with torch.no_grad():
+            a = ex.decoder(feats, t, (32, 32), x)
+            b = ex.decoder(feats, t, (32, 32), y)
+        assert bool((a - b).abs().max() > 1e-6) == skip
+    with pytest.raises(ValueError, match="needs the input image"):
+        ex.decoder(feats, t, (32, 32))

@@ -192,3 +192,20 @@ def test_vit_export_parity_with_dynamic_batch(tmp_path) -> None:
     maps, logits = fused_explainer(adapter).explain(x)
     assert float((maps - want_maps).abs().max()) < TOL and float((logits - want_logits).abs().max()) < TOL
     assert np.isfinite(maps.numpy()).all()
+
+
+def test_image_skip_explainer_round_trips_and_exports(tmp_path) -> None:
+    from l2r_core.explainer import load_explainer
+
+    from ..core.fixtures_models import tiny_vit
+
+    model = tiny_vit(32, depth=4)
+    ex = build_explainer(model, ExplainerConfig(**{**SMALL.to_dict(), "image_skip": True}))
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        want, _ = ex.explain(x)
+        loaded, _ = load_explainer(save_explainer(ex, tmp_path / "ex").parent, model).explain(x)
+    assert torch.equal(loaded, want)
+    res = export_onnx(ex, tmp_path / "skip.onnx", fused=True)
+    maps, _ = fused_explainer(load_model(str(res.path))).explain(x)
+    assert float((maps - want).abs().max()) < TOL
