@@ -217,7 +217,16 @@ def load_fixed(images: ImageSet, indices: Sequence[int], pre: Preprocessing, lim
     """The validation images (plain preprocessing), unreadable ones skipped; at most ``limit``,
     spread evenly over ``indices``. Indices follow the path order, so the first ``limit`` would
     all come from the first class folder (that once gave a one-class validation set)."""
-    return _load_images(images, spread(list(indices), limit), pre)
+    xs, ys = [], []
+    for i in spread(list(indices), limit):
+        try:
+            xs.append(pre(load_image(images.paths[i])))
+            ys.append(images.labels[i])
+        except ImageLoadError as exc:
+            warnings.warn(f"skipped unreadable validation image: {exc}", stacklevel=2)
+    if not xs:
+        return torch.empty(0, pre.channels, *pre.input_size), torch.empty(0, dtype=torch.long)
+    return torch.stack(xs), torch.tensor(ys, dtype=torch.long)
 
 
 def spread(items: list[int], limit: int) -> list[int]:
@@ -228,20 +237,6 @@ def spread(items: list[int], limit: int) -> list[int]:
         return items
     picks = np.linspace(0, len(items) - 1, limit).round().astype(int)
     return [items[int(k)] for k in picks]
-
-
-def _load_images(images: ImageSet, indices: Sequence[int], pre: Preprocessing
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    xs, ys = [], []
-    for i in indices:
-        try:
-            xs.append(pre(load_image(images.paths[i])))
-            ys.append(images.labels[i])
-        except ImageLoadError as exc:
-            warnings.warn(f"skipped unreadable validation image: {exc}", stacklevel=2)
-    if not xs:
-        return torch.empty(0, pre.channels, *pre.input_size), torch.empty(0, dtype=torch.long)
-    return torch.stack(xs), torch.tensor(ys, dtype=torch.long)
 
 
 def second_targets(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .sinkhorn import DEFAULT_SCORE_CAP, _work_dtype, log_sinkhorn, normalize_scores, sample_gumbel
+from .sinkhorn import DEFAULT_SCORE_CAP, log_sinkhorn, ranking_scores, sample_gumbel
 
 
 def sinkhorn_buckets(scores: torch.Tensor, n_buckets: int = 32, tau: float = 1.0,
@@ -23,13 +23,9 @@ def sinkhorn_buckets(scores: torch.Tensor, n_buckets: int = 32, tau: float = 1.0
     Rows (cells) sum to exactly 1; columns (buckets) sum to N / K up to convergence.
     Computed in float32 (float64 stays float64); the result has the input's dtype.
     """
-    if scores.dim() != 2:
-        raise ValueError(f"scores must be (B, N), got {tuple(scores.shape)}")
-    if not 1 <= n_buckets <= scores.shape[-1]:
-        raise ValueError(f"n_buckets must be in [1, N={scores.shape[-1]}], got {n_buckets}")
-    if tau <= 0:
-        raise ValueError("tau must be positive")
-    s = normalize_scores(scores.to(_work_dtype(scores.dtype)), normalize, cap=cap)
+    s = ranking_scores(scores, tau, normalize, cap)
+    if not 1 <= n_buckets <= s.shape[-1]:
+        raise ValueError(f"n_buckets must be in [1, N={s.shape[-1]}], got {n_buckets}")
     b, n = s.shape
     anchors = torch.linspace(1.0, 0.0, n_buckets, device=s.device, dtype=s.dtype)
     log_k = -(s[:, :, None] - anchors[None, None, :]) ** 2  # (B, cells, buckets)

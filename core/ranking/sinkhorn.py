@@ -142,6 +142,15 @@ def _work_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
+def ranking_scores(scores: torch.Tensor, tau: float, normalize: str, cap: float) -> torch.Tensor:
+    """Checked (B, N) scores in the working dtype, normalised: the shared start of both rankings."""
+    if scores.dim() != 2:
+        raise ValueError(f"scores must be (B, N), got {tuple(scores.shape)}")
+    if tau <= 0:
+        raise ValueError("tau must be positive")
+    return normalize_scores(scores.to(_work_dtype(scores.dtype)), normalize, cap=cap)
+
+
 def gumbel_sinkhorn(scores: torch.Tensor, tau: float = 1.0, n_iters: int = 30, noise: bool = True,
                     generator: torch.Generator | None = None,
                     normalize: str = "softcap", cap: float = DEFAULT_SCORE_CAP) -> torch.Tensor:
@@ -153,11 +162,7 @@ def gumbel_sinkhorn(scores: torch.Tensor, tau: float = 1.0, n_iters: int = 30, n
     Columns (cells) sum to exactly 1; rows (ranks) sum to 1 up to convergence.
     Computed in float32 (float64 stays float64); the result has the input's dtype.
     """
-    if scores.dim() != 2:
-        raise ValueError(f"scores must be (B, N), got {tuple(scores.shape)}")
-    if tau <= 0:
-        raise ValueError("tau must be positive")
-    s = normalize_scores(scores.to(_work_dtype(scores.dtype)), normalize, cap=cap)
+    s = ranking_scores(scores, tau, normalize, cap)
     b, n = s.shape
     anchors = torch.linspace(1.0, 0.0, n, device=s.device, dtype=s.dtype)
     log_k = -(s[:, None, :] - anchors[None, :, None]) ** 2  # (B, ranks, cells)

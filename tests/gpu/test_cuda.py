@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from l2r_core.attribution import attribute, available_methods
 from l2r_core.explainer import load_explainer
@@ -98,8 +99,6 @@ def test_training_on_cuda_with_bf16_and_checkpointing(tmp_path: Path) -> None:
     for i in range(12):
         sub = images / ("Trouser" if i % 2 else "Bag")
         sub.mkdir(parents=True, exist_ok=True)
-        from PIL import Image
-
         arr = (torch.rand(28, 28, generator=torch.Generator().manual_seed(i)) * 255).to(torch.uint8).numpy()
         Image.fromarray(arr).save(sub / f"{i}.png")
     out = tmp_path / "run"
