@@ -18,7 +18,9 @@ from l2r_core.errors import L2RError
 from l2r_core.progress import CancelToken
 from l2r_core.ranking import NORMALIZE_MODES
 
-from .config import AUGMENTS, RANKINGS, TrainConfig, resolve_config
+from .budget import parse_duration
+from .config import (AMP_MODES, AUGMENTS, CHECKPOINTING_MODES, DEFAULT_PERCENTILE_SAMPLES, RANKINGS,
+                     TARGET_MODES, TrainConfig, resolve_config)
 
 # (flag, config key, type, help). Flags default to None so only the ones given override the file.
 FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
@@ -43,6 +45,9 @@ FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--tau-end", "loss.tau_end", float, "Sinkhorn temperature at the end (default 0.3)"),
     ("--sinkhorn-iters", "loss.n_iters", int, "Sinkhorn iterations (default 30)"),
     ("--percentiles", "loss.n_percentiles", int, "points on the soft curves (default 16)"),
+    ("--percentile-samples", "loss.percentile_samples", int,
+     f"interior curve points evaluated per image and step, an unbiased estimate "
+     f"(default {DEFAULT_PERCENTILE_SAMPLES}; 0: every point)"),
     ("--w-del", "loss.w_del", float, "deletion AUC weight (default 1)"),
     ("--w-ins", "loss.w_ins", float, "insertion weight (default 1)"),
     ("--w-peak", "loss.w_peak", float, "peak penalty weight (default 0.0025)"),
@@ -58,6 +63,7 @@ FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--loader-threads", "loader_threads", int, "image decoding threads (default 4)"),
     ("--target-batch", "target_batch", int, "images per target call in the loss (default 64; 0: all)"),
     ("--seed", "seed", int, "random seed (default 0)"),
+    ("--threads", "threads", int, "CPU threads (default 0: every core this process may use)"),
     ("--device", "device", str, "auto | cpu | cuda | cuda:N (default auto)"),
 ]
 
@@ -86,13 +92,29 @@ def add_train_parser(subparsers: Any) -> None:
                    "none (the paper's raw scores; can diverge) or minmax")
     p.add_argument("--augment", dest=_dest("augment"), choices=AUGMENTS, default=None,
                    help="augmentation strength (default light)")
-    p.add_argument("--amp", dest=_dest("amp"), action=argparse.BooleanOptionalAction, default=None,
-                   help="bf16 autocast of the target (CUDA only; default on)")
-    p.add_argument("--grad-checkpointing", dest=_dest("grad_checkpointing"),
-                   action=argparse.BooleanOptionalAction, default=None,
-                   help="recompute the target's activations in backward, one --target-batch chunk "
-                   "at a time (default on)")
+    p.add_argument("--max-time", dest=_dest("max_time"), type=_duration, default=None, metavar="DURATION",
+                   help="wall-clock budget (600, 90s, 10m, 2h): the step count and schedule are fitted to it; "
+                   "--steps caps it")
+    p.add_argument("--targets", dest=_dest("targets"), choices=TARGET_MODES, default=None,
+                   help="explained classes per image and step: both (top-1 and second; default) or one of them")
+    p.add_argument("--amp", dest=_dest("amp"), choices=AMP_MODES, default=None, nargs="?", const="bf16",
+                   help="bf16 autocast of the target: auto (CUDA only; default), bf16 (CUDA, or a CPU with "
+                   "native bf16), off")
+    p.add_argument("--no-amp", dest=_dest("amp"), action="store_const", const="off", help="same as --amp off")
+    p.add_argument("--grad-checkpointing", dest=_dest("grad_checkpointing"), choices=CHECKPOINTING_MODES,
+                   default=None, nargs="?", const="on",
+                   help="recompute the target's activations in backward: auto (default: only when they would "
+                   "not fit in memory), on, off")
+    p.add_argument("--no-grad-checkpointing", dest=_dest("grad_checkpointing"), action="store_const",
+                   const="off", help="same as --grad-checkpointing off")
     p.set_defaults(run=run_train)
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except L2RError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _dest(key: str) -> str:

@@ -15,6 +15,23 @@ from l2r_core.metrics.soft import SoftLossConfig
 
 AUGMENTS = ("none", "light", "heavy")
 RANKINGS = ("full", "buckets")
+AMP_MODES = ("auto", "bf16", "off")
+CHECKPOINTING_MODES = ("auto", "on", "off")
+TARGET_MODES = ("both", "one")
+# Interior percentiles evaluated per image and step (of 16): chosen from benchmarks/bench_train_step.py
+# and the equal-time comparison in the README.
+DEFAULT_PERCENTILE_SAMPLES = 4
+
+
+def default_loss() -> SoftLossConfig:
+    return SoftLossConfig(percentile_samples=DEFAULT_PERCENTILE_SAMPLES)
+
+
+def _mode(value: Any, on: str) -> Any:
+    """Configs written before a setting had modes hold a bool: True -> ``on``, False -> "off"."""
+    if isinstance(value, bool):
+        return on if value else "off"
+    return value
 
 
 @dataclass
@@ -32,7 +49,7 @@ class TrainConfig:
     explainer: dict[str, Any] = field(default_factory=dict)  # ExplainerConfig overrides
     out: str = "runs/l2r-explainer"
     # Soft deletion/insertion loss (grid 7-28, tau 1.0->0.3, 30 Sinkhorn iterations, 16 percentiles, ...).
-    loss: SoftLossConfig = field(default_factory=SoftLossConfig)
+    loss: SoftLossConfig = field(default_factory=default_loss)
     # Optimiser and schedule: AdamW, warm-up 6% from lr/25, cosine to lr/25/1e4.
     lr: float = 3e-4
     weight_decay: float = 1e-3
@@ -41,8 +58,12 @@ class TrainConfig:
     warmup_frac: float = 0.06
     warmup_start_div: float = 25.0
     final_div: float = 1e4
-    steps: int = 0  # 0: derive from ``epochs`` over the training split
+    steps: int = 0  # 0: derive from ``epochs`` over the training split (or from ``max_time``)
     epochs: float = 1.0
+    # Wall-clock budget in seconds (None: none). The step count, and with it warm-up, cosine and tau
+    # annealing, is fitted to what the budget holds and re-fitted as the run goes; ``steps`` caps it.
+    max_time: float | None = None
+    targets: str = "both"  # "both": top-1 and second target per image; "one": one of them, drawn per image
     # Data.
     image_size: int | None = None  # None: the model's own input size
     augment: str = "light"  # none | light | heavy
@@ -55,9 +76,16 @@ class TrainConfig:
     # Run.
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: bool = True  # bf16 autocast of the target, CUDA only
-    grad_checkpointing: bool = True  # recompute the target's activations in the backward pass
-    target_batch: int = 64  # images per target call inside the soft loss (0: all 2 x 2B x P at once)
+    threads: int = 0  # CPU threads of the training process (0: every core it may use)
+    amp: str = "auto"  # bf16 autocast of the target: auto (CUDA only) | bf16 (CUDA, or CPUs with bf16) | off
+    # Recompute the target's activations in the backward pass: "auto" only when keeping them would
+    # not fit in memory (session.needs_checkpointing).
+    grad_checkpointing: str = "auto"
+    target_batch: int = 64  # images per target call inside the soft loss (0: all at once)
+
+    def __post_init__(self) -> None:
+        self.amp = _mode(self.amp, "auto")
+        self.grad_checkpointing = _mode(self.grad_checkpointing, "on")
 
     @property
     def ranking(self) -> str:
@@ -103,6 +131,12 @@ class TrainConfig:
             (self.loss.grid_min >= 1 and self.loss.grid_min <= self.loss.grid_max, "need 1 <= grid_min <= grid_max"),
             (self.image_size is None or self.image_size >= 8, "image_size must be >= 8"),
             (self.target_batch >= 0, "target_batch must be >= 0"),
+            (self.max_time is None or self.max_time > 0, "max_time must be > 0 seconds"),
+            (self.threads >= 0, "threads must be >= 0 (0: every core)"),
+            (self.amp in AMP_MODES, f"amp must be one of {', '.join(AMP_MODES)}"),
+            (self.grad_checkpointing in CHECKPOINTING_MODES,
+             f"grad_checkpointing must be one of {', '.join(CHECKPOINTING_MODES)}"),
+            (self.targets in TARGET_MODES, f"targets must be one of {', '.join(TARGET_MODES)}"),
         ]
         for ok, msg in checks:
             if not ok:

@@ -21,6 +21,7 @@ class DistInfo:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    local_world: int = 1  # processes on this machine: they share its cores
 
     @property
     def enabled(self) -> bool:
@@ -35,7 +36,7 @@ def detect() -> DistInfo:
     """Ranks from torchrun's environment variables; a plain run is rank 0 of 1."""
     try:
         return DistInfo(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
-                        int(os.environ.get("LOCAL_RANK", 0)))
+                        int(os.environ.get("LOCAL_RANK", 0)), int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
     except ValueError:
         return DistInfo()
 
@@ -91,6 +92,15 @@ def mean_value(value: float, info: DistInfo, device: torch.device) -> float:
     t = torch.tensor([value], device=device, dtype=torch.float64)
     dist.all_reduce(t)
     return float(t.item()) / info.world
+
+
+def broadcast_int(value: int, info: DistInfo, device: torch.device) -> int:
+    """Rank 0's ``value`` on every rank (a budgeted run's step count follows rank 0's clock)."""
+    if not info.enabled:
+        return value
+    t = torch.tensor([value], device=device, dtype=torch.int64)
+    dist.broadcast(t, src=0)
+    return int(t.item())
 
 
 def barrier(info: DistInfo) -> None:

@@ -2,7 +2,8 @@
 
 Each step: seeded batch, grid G ~ U[grid_min, grid_max], tau from the linear schedule, a random
 reference (black / mean / blur), the soft deletion/insertion loss for two targets per image
-(top-1 and runner-up-or-label), AdamW with clipping 1.0, warm-up + cosine learning rate.
+(top-1 and runner-up-or-label; or one of them, drawn per image), AdamW with clipping 1.0, warm-up +
+cosine learning rate. With a time budget the step count is fitted to it as the run goes.
 """
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
+from torch.profiler import record_function
 
 from l2r_core.errors import Cancelled, NonFiniteError
 from l2r_core.explainer import Explainer, explainer_fingerprint, save_explainer
@@ -21,6 +23,7 @@ from l2r_core.models.adapter import ModelAdapter
 from l2r_core.progress import Progress, ensure_progress
 
 from . import ddp
+from .budget import TimeBudget
 from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from .data import second_targets
@@ -58,25 +61,32 @@ def train_step(s: Session, step: int) -> dict[str, Any]:
     x = x.to(s.device, non_blocking=True)
     if loss_cfg.ranking == "buckets":  # rank-bucket form: near pixel-level cells instead of G x G
         grid = min(loss_cfg.bucket_resolution, int(x.shape[-2]), int(x.shape[-1]))
-    with torch.no_grad(), s.autocast():
+    with record_function("l2r.features"), torch.no_grad(), s.autocast():
         logits, feats = s.explainer.features(x)
     top1, second = second_targets(logits.float(), labels)
-    targets = torch.cat([top1, second])  # loss averaged over both targets of every image
-    x2 = torch.cat([x, x])
-    feats2 = [torch.cat([f, f]).float() for f in feats]
-    maps = s.decoder(feats2, targets, (int(x.shape[-2]), int(x.shape[-1])), x2)
-    loss = s.loss_fn(x2, maps, targets, grid=grid, reference=reference, tau=tau, seed=step_seed(cfg.seed, step, s.dist.rank))
+    if cfg.targets == "one":  # one target per image: top-1 or the second, by a fair coin
+        coin = torch.rand(top1.shape, generator=gen).to(top1.device) < 0.5
+        targets, xs, feats_t = torch.where(coin, top1, second), x, [f.float() for f in feats]
+    else:  # loss averaged over both targets of every image
+        targets, xs = torch.cat([top1, second]), torch.cat([x, x])
+        feats_t = [torch.cat([f, f]).float() for f in feats]
+    with record_function("l2r.decoder"):
+        maps = s.decoder(feats_t, targets, (int(x.shape[-2]), int(x.shape[-1])), xs)
+    loss = s.loss_fn(xs, maps, targets, grid=grid, reference=reference, tau=tau,
+                     seed=step_seed(cfg.seed, step, s.dist.rank))
     if ddp.any_rank(not bool(torch.isfinite(loss)), s.dist, s.device):
         raise NonFiniteError(f"step {step}: the loss became NaN or inf (grid {grid}, reference {reference}). "
                              f"The last good checkpoint is kept; lower --lr or check the model's outputs.")
     s.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    with record_function("l2r.backward"):
+        loss.backward()
     gnorm = float(torch.nn.utils.clip_grad_norm_(s.params, cfg.grad_clip))
     if not math.isfinite(gnorm):  # gradients are already averaged, so every rank sees the same norm
         raise NonFiniteError(f"step {step}: the gradients became NaN or inf. The last good checkpoint is kept; "
                              f"lower --lr.")
     lr = float(s.optimizer.param_groups[0]["lr"])
-    s.optimizer.step()
+    with record_function("l2r.optimizer"):
+        s.optimizer.step()
     s.scheduler.step()
     return {"loss": ddp.mean_value(float(loss.detach()), s.dist, s.device), "lr": lr, "tau": tau,
             "grid": grid, "reference": reference, "grad_norm": gnorm}
@@ -111,20 +121,44 @@ def _validate_and_log(s: Session, step: int) -> dict[str, Any]:
     return val
 
 
-def _run(s: Session, progress: Progress) -> TrainResult:
+def _refit(s: Session, budget: TimeBudget | None, step: int) -> None:
+    """Fit the step count (and with it the schedule) to the time left."""
+    if budget is None:
+        return
+    fitted = budget.fit(step, s.config.val_every, s.config.checkpoint_every)
+    total = ddp.broadcast_int(s.total if fitted is None else fitted, s.dist, s.device)  # one schedule for all ranks
+    s.total = total
+
+
+def _run(s: Session, progress: Progress, budget: TimeBudget | None) -> TrainResult:
     step, result = s.start_step, TrainResult("done", s.start_step, s.total, s.out)
     _check_stop(s, progress, step, "starting")
+    if budget is not None and s.config.val_every:  # times validation for the budget; a baseline too
+        t0 = budget.clock()
+        result.val = _validate_and_log(s, step)
+        budget.record_validation(budget.clock() - t0)
     while step < s.total:
+        t0 = s.clock.clock()
         rec = train_step(s, step)
         step += 1
         s.current_step = result.step = step
         result.loss = rec["loss"]
+        if budget is not None:
+            budget.record_step(s.clock.clock() - t0)
+            _refit(s, budget, step)
+        result.total = s.total
         eta = s.clock.eta(step, s.total)
         s.log.write("step", step, s.total, eta_s=round(eta, 1) if math.isfinite(eta) else None, **rec)
         if s.config.val_every and step % s.config.val_every == 0 and step < s.total:
+            t0 = s.clock.clock()
             result.val = _validate_and_log(s, step)
+            if budget is not None:
+                budget.record_validation(s.clock.clock() - t0)
         if s.config.checkpoint_every and step % s.config.checkpoint_every == 0 and step < s.total:
+            t0 = s.clock.clock()
             result.checkpoint = _checkpoint(s, step)
+            if budget is not None:
+                budget.record_checkpoint(s.clock.clock() - t0)
         _check_stop(s, progress, step, f"loss {rec['loss']:.4f}  lr {rec['lr']:.2e}  eta {format_eta(eta)}")
     result.val = _validate_and_log(s, step) or result.val
     result.checkpoint = _checkpoint(s, step)
@@ -138,17 +172,20 @@ def _run(s: Session, progress: Progress) -> TrainResult:
 
 def train(config: TrainConfig, model: ModelAdapter, explainer: Explainer | None = None,
           progress: Progress | None = None, *, resume: str | Path | None = None,
-          overwrite: bool = False) -> TrainResult:
+          overwrite: bool = False, clock: Callable[[], float] = time.monotonic) -> TrainResult:
     """Train (or fine-tune, or resume) an explainer for ``model``.
+
+    ``config.max_time`` bounds the wall-clock time, measured by ``clock`` (monotonic seconds).
 
     Ctrl-C / SIGTERM (as KeyboardInterrupt) and ``Cancelled`` from ``progress`` write a resumable
     checkpoint and return status "interrupted"; a NaN/inf loss raises NonFiniteError without
     touching the last good checkpoint.
     """
     progress = ensure_progress(progress)
-    s = prepare(config, model, explainer, resume, overwrite)
+    budget = TimeBudget(config.max_time, clock, config.steps or None) if config.max_time else None
+    s = prepare(config, model, explainer, resume, overwrite, clock)
     try:
-        result = _run_with_interrupts(s, progress)
+        result = _run_with_interrupts(s, progress, budget)
         _write_weights_hash(s)
         return result
     except NonFiniteError as exc:
@@ -169,9 +206,9 @@ def _write_weights_hash(s: Session) -> None:
         Path(f"{prefix}.rank{s.dist.rank}").write_text(explainer_fingerprint(s.explainer) + "\n", encoding="utf-8")
 
 
-def _run_with_interrupts(s: Session, progress: Progress) -> TrainResult:
+def _run_with_interrupts(s: Session, progress: Progress, budget: TimeBudget | None) -> TrainResult:
     try:
-        return _run(s, progress)
+        return _run(s, progress, budget)
     except (Cancelled, KeyboardInterrupt):
         step = s.current_step
         t0 = time.perf_counter()

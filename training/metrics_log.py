@@ -10,7 +10,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any, Iterator, TextIO
+from typing import Any, Callable, Iterator, TextIO
 
 EVENTS = ("start", "step", "val", "checkpoint", "interrupted", "done", "error")
 
@@ -82,15 +82,16 @@ def iter_log(path: str | Path) -> Iterator[dict[str, Any]]:
 class EtaClock:
     """Seconds left, from the mean time of the steps run in this process (resumes start fresh)."""
 
-    def __init__(self, start_step: int) -> None:
+    def __init__(self, start_step: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.start_step = start_step
-        self.t0 = time.perf_counter()
+        self.clock = clock
+        self.t0 = clock()
 
     def eta(self, done: int, total: int) -> float:
         ran = done - self.start_step
         if ran <= 0:
             return float("nan")
-        return (time.perf_counter() - self.t0) / ran * max(total - done, 0)
+        return (self.clock() - self.t0) / ran * max(total - done, 0)
 
 
 def format_eta(seconds: float | None) -> str:

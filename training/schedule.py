@@ -34,10 +34,20 @@ def lr_at(step: int, total: int, lr: float, warmup_frac: float = 0.06, start_div
     return lr * lr_factor(step, total, warmup_frac, start_div, final_div)
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, total: int, warmup_frac: float = 0.06,
+class ScheduleLength:
+    """The run's step count, shared by the scheduler and the loop so a time budget can refit it."""
+
+    def __init__(self, total: int) -> None:
+        self.total = int(total)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, total: int | ScheduleLength, warmup_frac: float = 0.06,
                    start_div: float = 25.0, final_div: float = 1e4) -> LambdaLR:
-    """A LambdaLR over ``lr_factor``; its state_dict holds plain numbers only (weights_only safe)."""
+    """A LambdaLR over ``lr_factor``; its state_dict holds plain numbers only (weights_only safe).
+    Given a ``ScheduleLength``, each step reads its current total."""
+    length = total if isinstance(total, ScheduleLength) else ScheduleLength(total)
+
     def factor(step: int) -> float:
-        return lr_factor(step, total, warmup_frac, start_div, final_div)
+        return lr_factor(step, length.total, warmup_frac, start_div, final_div)
 
     return LambdaLR(optimizer, factor)

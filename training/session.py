@@ -1,14 +1,16 @@
 """Everything one training run holds (model, explainer, optimiser, data, log), built in one place.
 
 ``prepare`` handles the three starts: fresh (``build_explainer``), fine-tune (``--init`` or a given
-explainer) and resume (a checkpoint), and the device set-up: DDP, bf16 autocast and gradient
-checkpointing of the target (the last two on CUDA only).
+explainer) and resume (a checkpoint), and the device set-up: DDP, CPU threads, bf16 autocast and
+gradient checkpointing of the target (only when its activations would not fit in memory).
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import shutil
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,9 +33,10 @@ from .checkpoint import checkpoints_dir, read_checkpoint, remove_stale_temps, re
 from .config import TrainConfig
 from .data import BatchLoader, load_fixed, scan_folder, split_indices, steps_for_epochs
 from .metrics_log import EtaClock, MetricsLog
-from .schedule import make_scheduler
+from .schedule import ScheduleLength, make_scheduler
 
 VAL_PROTOCOL = "aha"  # the paper's evaluation: hard argsort, 21 points, mean-colour reference, softmax
+PROVISIONAL_STEPS = 1000  # a budgeted run's step count until its first steps have been timed
 
 
 class TargetForLoss:
@@ -74,14 +77,25 @@ class Session:
     device: torch.device
     out: Path
     start_step: int
-    total: int
+    length: ScheduleLength  # the step count; a time budget refits it (``total``)
     clock: EtaClock
     current_step: int = 0
     params: list[nn.Parameter] = field(default_factory=list)
+    bf16: bool = False  # autocast of the target (resolved from config.amp by ``use_bf16``)
+    checkpointing: bool = False  # resolved from config.grad_checkpointing by ``needs_checkpointing``
+    threads_before: int = 0  # the caller's torch thread count, given back by ``close``
+
+    @property
+    def total(self) -> int:
+        return self.length.total
+
+    @total.setter
+    def total(self, value: int) -> None:
+        self.length.total = int(value)
 
     def autocast(self) -> ContextManager[Any]:
-        if self.device.type == "cuda" and self.config.amp:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        if self.bf16:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def loss_fn(self, x: torch.Tensor, maps: torch.Tensor, targets: torch.Tensor, *, grid: int,
@@ -89,13 +103,15 @@ class Session:
         """The soft deletion/insertion loss (+ peak penalty) averaged over the batch."""
         cfg = self.config.loss
         ref = make_reference(reference, x, self.model.preprocessing, cfg.blur_size, cfg.blur_sigma)
-        model = TargetForLoss(self.model, self.autocast, self.config.grad_checkpointing)
+        model = TargetForLoss(self.model, self.autocast, self.checkpointing)
         gen = torch.Generator(device=x.device).manual_seed(seed)
         loss, _ = soft_rank_loss(model, x, maps.float(), targets, grid=grid, reference=ref, tau=tau,  # type: ignore[arg-type]
                                  config=cfg, generator=gen, batch_limit=self.config.target_batch or None)
         return loss
 
     def close(self) -> None:
+        if self.threads_before:
+            torch.set_num_threads(self.threads_before)
         self.loader.close()
         self.log.close()
         ddp.cleanup(self.dist)
@@ -108,6 +124,78 @@ def _resize_preprocessing(model: ModelAdapter, size: int | None) -> None:
         return
     short = None if pre.resize_short is None else int(round(size * pre.resize_short / pre.input_size[0]))
     model.preprocessing = dataclasses.replace(pre, input_size=(size, size), resize_short=short)
+
+
+def cpu_supports_bf16() -> bool:
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def use_bf16(mode: str, device: torch.device) -> bool:
+    """``auto``: bf16 on CUDA only; ``bf16``: on CUDA, and on CPUs with native bf16 (else refused)."""
+    if mode == "off" or (mode == "auto" and device.type != "cuda"):
+        return False
+    if device.type == "cpu" and not cpu_supports_bf16():
+        raise ConfigError("--amp bf16: this CPU has no native bf16 support (oneDNN reports none); "
+                          "use --amp off or auto.")
+    return device.type in ("cuda", "cpu")
+
+
+def training_threads(requested: int, local_world: int = 1) -> int:
+    """``requested`` threads, or (0) this process's share of the cores it may run on; an explicit
+    OMP_NUM_THREADS, the usual way to pin a process's threads, is kept."""
+    if requested > 0:
+        return requested
+    if os.environ.get("OMP_NUM_THREADS", "").strip().isdigit():
+        return torch.get_num_threads()
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity call
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(local_world, 1))
+
+
+def activation_bytes(model: ModelAdapter, input_shape: tuple[int, ...], ctx: Callable[[], ContextManager[Any]]) -> int:
+    """Bytes autograd keeps for one image's forward through the target (input requiring grad)."""
+    total = 0
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal total
+        total += t.numel() * t.element_size()
+        return t
+
+    x = torch.zeros((1, *input_shape[1:]), device=model.device, requires_grad=True)
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), ctx():
+            model.logits(x)
+    except RuntimeError:  # TorchScript rejects saved-tensor hooks: nothing known, nothing claimed
+        return 0
+    return total
+
+
+def free_memory_bytes(device: torch.device) -> int | None:
+    """Memory the run may still take: free CUDA memory, or the OS's available RAM (None: unknown)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def images_with_grad_per_step(config: TrainConfig) -> int:
+    """Target images whose activations one step keeps for its backward pass."""
+    points = config.loss.percentile_samples or config.loss.n_percentiles
+    return config.batch_size * (2 if config.targets == "both" else 1) * points * 2
+
+
+def needs_checkpointing(mode: str, per_image: int, images: int, free: int | None, share: float = 0.5) -> bool:
+    """``auto``: recompute activations only when keeping them all would take more than ``share``
+    of the free memory (or the free memory is unknown on a GPU, where it is scarcest)."""
+    if mode != "auto":
+        return mode == "on"
+    if free is None:
+        return False
+    return per_image * images > share * free
 
 
 def make_explainer(config: TrainConfig, model: ModelAdapter) -> Explainer:
@@ -141,10 +229,14 @@ def _check_out(out: Path, overwrite: bool) -> None:
 
 
 def prepare(config: TrainConfig, model: ModelAdapter, explainer: Explainer | None,
-            resume: str | Path | None, overwrite: bool = False) -> Session:
+            resume: str | Path | None, overwrite: bool = False,
+            clock: Callable[[], float] = time.monotonic) -> Session:
     info = ddp.detect()
     device = ddp.pick_device(config.device, info)
     ddp.init(info, device)
+    threads_before = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(training_threads(config.threads, info.local_world))
     if not model.supports_grad:
         raise ConfigError(f"{model.name}: training needs gradients through the model, which {model.kind} models "
                           f"do not give. Use the timm weights or a TorchScript export instead.")
@@ -155,11 +247,17 @@ def prepare(config: TrainConfig, model: ModelAdapter, explainer: Explainer | Non
         warnings.warn(f"class folders not matching any of the model's class names (labels unknown): "
                       f"{', '.join(images.unmatched[:5])}", stacklevel=2)
     train_idx, val_idx = split_indices(images, config.val_fraction)
-    total = config.steps or steps_for_epochs(len(train_idx), config.epochs, config.batch_size, info.world)
+    if config.steps:
+        total = config.steps
+    elif config.max_time:  # the budget decides; a provisional count until the first steps are timed
+        total = PROVISIONAL_STEPS
+    else:
+        total = steps_for_epochs(len(train_idx), config.epochs, config.batch_size, info.world)
+    length = ScheduleLength(total)
     opt_factory = _optimizer_factory(config)
 
     def sched_factory(opt: torch.optim.Optimizer) -> Any:
-        return make_scheduler(opt, total, config.warmup_frac, config.warmup_start_div, config.final_div)
+        return make_scheduler(opt, length, config.warmup_frac, config.warmup_start_div, config.final_div)
 
     start = 0
     if info.is_main:
@@ -187,12 +285,21 @@ def prepare(config: TrainConfig, model: ModelAdapter, explainer: Explainer | Non
     loader = BatchLoader(images, train_idx, pre, config.augment, config.batch_size, config.seed,
                          info.rank, info.world, config.loader_threads)
     val_x = load_fixed(images, val_idx, pre, config.val_max_images)[0] if info.is_main else torch.empty(0)
+    bf16 = use_bf16(config.amp, device)
+    ctx = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+    checkpointing = config.grad_checkpointing == "on"
+    if config.grad_checkpointing == "auto":
+        per_image = activation_bytes(model, (1, pre.channels, *pre.input_size), ctx)
+        checkpointing = needs_checkpointing("auto", per_image, images_with_grad_per_step(config),
+                                            free_memory_bytes(device))
     log = MetricsLog(out / "metrics.jsonl", enabled=info.is_main, append=resume is not None)
-    log.write("start", start, total, n_train=len(train_idx), n_val=int(val_x.shape[0]), world=info.world,
-              device=str(device), resumed=resume is not None, labelled=images.has_labels)
+    log.write("start", start, length.total, n_train=len(train_idx), n_val=int(val_x.shape[0]), world=info.world,
+              device=str(device), resumed=resume is not None, labelled=images.has_labels,
+              threads=torch.get_num_threads(), bf16=bf16, grad_checkpointing=checkpointing,
+              max_time=config.max_time)
     return Session(config, model, explainer, ddp.wrap(explainer.decoder, info, device), optimizer, scheduler,
-                   loader, val_x, log, info, device, out, start, total, EtaClock(start), start,
-                   explainer.trainable_parameters())
+                   loader, val_x, log, info, device, out, start, length, EtaClock(start, clock), start,
+                   explainer.trainable_parameters(), bf16, checkpointing, threads_before)
 
 
 @torch.no_grad()

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.profiler import record_function
 
 from ..errors import ConfigError
 from ..models.adapter import ModelAdapter
@@ -28,7 +29,7 @@ MAX_FULL_CELLS = 4096  # the N x N plan: 64 x 64 cells is already 16.7 M numbers
 
 
 def _prefix_weights(percentiles: torch.Tensor, units: int) -> torch.Tensor:
-    """(P, units) weights w: (w @ rows)[p] = interpolated cumulative sum of the first p*units rows.
+    """(..., units) weights w: (w @ rows)[p] = interpolated cumulative sum of the first p*units rows.
 
     Row ``floor(p*units)`` enters with the fractional part, i.e. linear interpolation between
     cumulative rows floor(pN) and floor(pN)+1 (clamped at N) of the zero-prefixed cumulative sum.
@@ -37,7 +38,7 @@ def _prefix_weights(percentiles: torch.Tensor, units: int) -> torch.Tensor:
         raise ValueError("percentiles must lie in [0, 1]")
     pos = percentiles.double() * units
     idx = torch.arange(units, dtype=torch.float64, device=percentiles.device)
-    w = (pos[:, None] - idx[None, :]).clamp(0.0, 1.0)
+    w = (pos[..., None] - idx).clamp(0.0, 1.0)
     return w.float()
 
 
@@ -45,9 +46,10 @@ def soft_deletion_masks(perm: torch.Tensor, percentiles: torch.Tensor) -> torch.
     """(B, P, N) fraction of each cell deleted once a fraction p of the ranks is removed.
 
     ``perm`` is a soft permutation (B, N ranks, N cells), row 0 = most important.
+    ``percentiles`` is (P,), or (B, P) for points drawn per row.
     """
     w = _prefix_weights(percentiles.to(perm.device), perm.shape[1]).to(perm.dtype)
-    return torch.einsum("pr,brn->bpn", w, perm)
+    return torch.einsum("pr,brn->bpn" if w.dim() == 2 else "bpr,brn->bpn", w, perm)
 
 
 def bucket_deletion_masks(plan: torch.Tensor, percentiles: torch.Tensor) -> torch.Tensor:
@@ -56,14 +58,44 @@ def bucket_deletion_masks(plan: torch.Tensor, percentiles: torch.Tensor) -> torc
     Each bucket holds 1/K of the cells, so percentile p removes p*K buckets (interpolated).
     """
     w = _prefix_weights(percentiles.to(plan.device), plan.shape[2]).to(plan.dtype)
-    return torch.einsum("pk,bnk->bpn", w, plan)
+    return torch.einsum("pk,bnk->bpn" if w.dim() == 2 else "bpk,bnk->bpn", w, plan)
+
+
+def trapezoid_weights(n_points: int) -> torch.Tensor:
+    """(P,) weights of the trapezoid rule over P evenly spaced points of [0, 1]."""
+    w = torch.full((n_points,), 1.0 / (n_points - 1), dtype=torch.float64)
+    w[0] = w[-1] = 0.5 / (n_points - 1)
+    return w
+
+
+def sample_percentiles(n_points: int, k: int, batch: int,
+                       generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A stratified draw of ``k`` interior percentile indices per row and their AUC weights.
+
+    The P - 2 interior points are cut into ``k`` contiguous strata and one point is drawn
+    uniformly from each. Its weight is its trapezoid weight times its stratum's size, so
+    ``sum(weight * f(point))`` has the full trapezoid sum over the interior as its expectation:
+    an unbiased AUC estimate at k/(P-2) of the cost. Returns ``(indices, weights)``, (B, k) each.
+    """
+    interior = n_points - 2
+    if not 1 <= k <= interior:
+        raise ValueError(f"percentile_samples must be in [1, {interior}] for {n_points} percentiles")
+    dev = generator.device if generator is not None else torch.device("cpu")
+    edges = torch.linspace(0, interior, k + 1, dtype=torch.float64).round().long()
+    sizes = (edges[1:] - edges[:-1]).to(dev)
+    u = torch.rand((batch, k), generator=generator, device=dev, dtype=torch.float64)
+    idx = 1 + edges[:-1].to(dev) + (u * sizes).long().clamp_max(sizes - 1)
+    weights = trapezoid_weights(n_points).to(dev)[idx] * sizes
+    return idx, weights.float()
 
 
 @dataclass
 class SoftCurves:
-    """Soft curves over ``percentiles`` (P,). Deletion starts at the image's probability and
-    ends at the reference's; insertion the reverse. ``deleted_fraction`` (B, P) is the mean
-    mask per percentile: it equals p when the plan has converged (a convergence diagnostic)."""
+    """Soft curves over ``percentiles`` (P,), or (B, P) when each row drew its own points.
+    Deletion starts at the image's probability and ends at the reference's; insertion the
+    reverse. ``deleted_fraction`` has the shape of the curves and holds the mean mask per point:
+    it equals p when the plan has converged (a convergence diagnostic). The AUCs are trapezoid
+    areas, or their unbiased estimates when the points were sampled (``percentile_samples``)."""
 
     percentiles: torch.Tensor
     deletion: torch.Tensor
@@ -133,35 +165,78 @@ def _blend_probs(model: ModelAdapter, x: torch.Tensor, reference: torch.Tensor,
     return torch.cat(out_del).view(b, p), torch.cat(out_ins).view(b, p)
 
 
+def _endpoint_probs(model: ModelAdapter, x: torch.Tensor, reference: torch.Tensor,
+                    targets: torch.Tensor, batch_limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Target probabilities of the image and of the reference, (B,) each: the curves' ends.
+
+    Their masks are all-0 and (once the plan has converged) all-1, so they carry no gradient to
+    the map and need no backward pass."""
+    b = x.shape[0]
+    rows = b if batch_limit is None else max(1, batch_limit // 2)
+    out_x, out_ref = [], []
+    with torch.no_grad():
+        for start in range(0, b, rows):
+            sl = slice(start, min(start + rows, b))
+            probs = model.logits(torch.cat([x[sl], reference[sl]])).float().softmax(-1)
+            t = targets.to(probs.device)[sl].repeat(2)
+            picked = probs.gather(1, t[:, None])[:, 0]
+            n = sl.stop - sl.start
+            out_x.append(picked[:n])
+            out_ref.append(picked[n:])
+    return torch.cat(out_x), torch.cat(out_ref)
+
+
 def soft_curves(model: ModelAdapter, x: torch.Tensor, raw_map: torch.Tensor,
                 targets: torch.Tensor, *, grid: int | None, reference: torch.Tensor,
                 tau: float = 1.0, n_iters: int = 30, n_percentiles: int = 16,
                 noise: bool = True, generator: torch.Generator | None = None,
                 smooth_sigma: float = 1.0, ranking: str = "full", n_buckets: int = 32,
                 normalize: str = "softcap", score_cap: float = DEFAULT_SCORE_CAP,
-                batch_limit: int | None = None) -> SoftCurves:
+                batch_limit: int | None = None, percentile_samples: int = 0) -> SoftCurves:
     """Soft deletion and insertion curves of ``raw_map`` (B, H, W) for images ``x`` (B, C, H, W).
 
     ``grid``: the map is average-pooled to grid x grid cells (None: ranked at its own
     resolution, for ``ranking='buckets'``). ``reference`` (B, C, H, W) is what deleted cells
     become (see ``references.make_reference``). ``targets`` (B,) are class indices. Model calls
-    take at most ``batch_limit`` images (None: all B * P * 2 at once). Differentiable w.r.t.
+    take at most ``batch_limit`` images (None: all B * P * 2 at once). ``percentile_samples``
+    k > 0 evaluates only k interior points per image, drawn by ``sample_percentiles``, plus the
+    two ends without gradient; the AUCs are then unbiased estimates of the full ones. The
+    target's cost with gradient falls from P to k points per curve. Differentiable w.r.t.
     ``raw_map`` when the model is.
     """
     if x.dim() != 4 or reference.shape != x.shape or raw_map.shape[0] != x.shape[0]:
         raise ValueError("x and reference must be (B, C, H, W) and raw_map (B, H, W)")
     if n_percentiles < 2:
         raise ValueError("n_percentiles must be at least 2")
-    scores = cell_scores(raw_map, grid)
-    pct = torch.linspace(0.0, 1.0, n_percentiles, device=scores.device)
-    masks = _cell_masks(scores, pct, ranking, tau, n_iters, noise, generator, n_buckets, normalize,
-                        score_cap)
+    if percentile_samples >= n_percentiles - 2:
+        percentile_samples = 0  # every interior point is drawn anyway
+    with record_function("l2r.ranking"):
+        scores = cell_scores(raw_map, grid)
+        pct = torch.linspace(0.0, 1.0, n_percentiles, device=scores.device)
+        if percentile_samples:
+            idx, weights = sample_percentiles(n_percentiles, percentile_samples, x.shape[0], generator)
+            pct = pct[idx.to(scores.device)]
+        masks = _cell_masks(scores, pct, ranking, tau, n_iters, noise, generator, n_buckets, normalize,
+                            score_cap)
     side = (raw_map.shape[-2], raw_map.shape[-1]) if grid is None else (grid, grid)
-    dele, ins = _blend_probs(model, x, reference, masks.view(*masks.shape[:2], *side),
-                             targets, smooth_sigma, batch_limit)
-    pct_c = pct.to(dele.device)
-    return SoftCurves(pct_c, dele, ins, torch.trapezoid(dele, pct_c, dim=-1),
-                      torch.trapezoid(ins, pct_c, dim=-1), masks.mean(-1).to(dele.device))
+    with record_function("l2r.target_forward"):
+        dele, ins = _blend_probs(model, x, reference, masks.view(*masks.shape[:2], *side),
+                                 targets, smooth_sigma, batch_limit)
+    pct_c, fraction = pct.to(dele.device), masks.mean(-1).to(dele.device)
+    if not percentile_samples:
+        return SoftCurves(pct_c, dele, ins, torch.trapezoid(dele, pct_c, dim=-1),
+                          torch.trapezoid(ins, pct_c, dim=-1), fraction)
+    with record_function("l2r.target_forward"):
+        p_x, p_ref = _endpoint_probs(model, x, reference, targets, batch_limit)
+    end = 0.5 / (n_percentiles - 1)  # trapezoid weight of each end point
+    w = weights.to(dele.device)
+    zeros, ones = torch.zeros_like(p_x)[:, None], torch.ones_like(p_x)[:, None]
+    return SoftCurves(torch.cat([zeros, pct_c, ones], 1),
+                      torch.cat([p_x[:, None], dele, p_ref[:, None]], 1),
+                      torch.cat([p_ref[:, None], ins, p_x[:, None]], 1),
+                      end * (p_x + p_ref) + (w * dele).sum(-1),
+                      end * (p_ref + p_x) + (w * ins).sum(-1),
+                      torch.cat([zeros, fraction, ones], 1))
 
 
 @dataclass
@@ -195,6 +270,10 @@ class SoftLossConfig:
     # quadratic penalty then grows with it and swamped the AUC terms (loss 1.0 -> 400 in a
     # demo-cnn run). "std" divides each map by its own standard deviation (when above 1) first.
     peak_scale: str = "std"  # "std" | "raw" (the paper's form)
+    # k > 0: each image's curves are estimated from k interior percentiles drawn per step
+    # (stratified, unbiased; ``sample_percentiles``) instead of all of them. 0, or k at least the
+    # n_percentiles - 2 interior points: every point.
+    percentile_samples: int = 0
 
     def __post_init__(self) -> None:
         self.references = tuple(self.references)
@@ -215,6 +294,8 @@ class SoftLossConfig:
             raise ConfigError("score_cap must be positive")
         if self.peak_scale not in ("std", "raw"):
             raise ConfigError("peak_scale must be 'std' or 'raw'")
+        if self.percentile_samples < 0:
+            raise ConfigError("percentile_samples must be >= 0 (0: every point)")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -275,7 +356,8 @@ def soft_rank_loss(model: ModelAdapter, x: torch.Tensor, raw_map: torch.Tensor,
                          n_percentiles=cfg.n_percentiles, noise=noise, generator=generator,
                          smooth_sigma=cfg.smooth_sigma, ranking=cfg.ranking,
                          n_buckets=cfg.n_buckets, normalize=cfg.normalize,
-                         score_cap=cfg.score_cap, batch_limit=batch_limit)
+                         score_cap=cfg.score_cap, batch_limit=batch_limit,
+                         percentile_samples=cfg.percentile_samples)
     loss = (cfg.w_del * curves.deletion_auc.mean()
             + cfg.w_ins * (1.0 - curves.insertion_auc).mean())
     if cfg.w_peak:

@@ -27,7 +27,8 @@ def test_defaults_are_the_published_ones() -> None:
     assert (loss.w_peak, loss.peak_window, c.ranking) == (0.0025, 15, "full")
     assert (c.lr, c.weight_decay, c.batch_size, c.grad_clip) == (3e-4, 1e-3, 32, 1.0)
     assert (c.warmup_frac, c.warmup_start_div, c.final_div) == (0.06, 25.0, 1e4)
-    assert c.amp and c.grad_checkpointing
+    assert c.amp == "auto" and c.grad_checkpointing == "auto"  # bf16 on CUDA; checkpointing when memory needs it
+    assert c.loss.percentile_samples == 4 and c.targets == "both" and c.threads == 0 and c.max_time is None
 
 
 def test_file_then_flags_precedence(tmp_path: Path) -> None:
@@ -40,7 +41,7 @@ def test_file_then_flags_precedence(tmp_path: Path) -> None:
     assert cfg.steps == 7 and cfg.loss.grid_min == 4  # flags beat the file
     assert cfg.lr == 1e-3 and cfg.batch_size == 8 and cfg.loss.tau_end == 0.5  # the file beats defaults
     assert cfg.loss.grid_max == 28 and cfg.weight_decay == 1e-3  # untouched defaults stay
-    assert cfg.loss.ranking == "buckets" and cfg.amp is False and cfg.loss.references == ("black", "blur")
+    assert cfg.loss.ranking == "buckets" and cfg.amp == "off" and cfg.loss.references == ("black", "blur")
     saved = cfg.save(tmp_path / "resolved.json")
     again = TrainConfig.from_dict(json.loads(saved.read_text()))
     assert again == cfg

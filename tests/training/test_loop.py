@@ -129,7 +129,8 @@ def test_checkpointed_chunked_target_gives_the_same_training(tiny_model: Any, im
                     tiny_model)
     a = load_explainer(plain.explainer_dir, tiny_model).decoder.state_dict()
     b = load_explainer(chunked.explainer_dir, tiny_model).decoder.state_dict()
-    assert all(torch.allclose(a[k], b[k], atol=1e-6, rtol=1e-5) for k in a)
+    # Adam's update is about lr in size whatever the gradient's, so summation-order noise shows as ~1e-6
+    assert all(torch.allclose(a[k], b[k], atol=1e-5, rtol=1e-5) for k in a)
     assert plain.loss == pytest.approx(chunked.loss, abs=1e-6)
 
 
