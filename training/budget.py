@@ -62,9 +62,9 @@ class TimeBudget:
 
     def fit(self, step: int, val_every: int, checkpoint_every: int) -> int | None:
         """The total step count that ends the run (final validation and save included) by the
-        deadline; at least ``step`` (stop now). None until a step has been timed."""
+        deadline; at least ``step`` (stop now). None until a step has taken measurable time."""
         per_step = self.step_seconds
-        if per_step is None:
+        if per_step is None or per_step <= 0:
             return None
         val = self._val_s or 0.0
         left = self.remaining() - val - 2 * self._checkpoint_s  # the final validation, checkpoint and save

@@ -137,29 +137,36 @@ def _run(s: Session, progress: Progress, budget: TimeBudget | None) -> TrainResu
         t0 = budget.clock()
         result.val = _validate_and_log(s, step)
         budget.record_validation(budget.clock() - t0)
-    while step < s.total:
-        t0 = s.clock.clock()
+    started, overhead = None, 0.0  # the last step's start; validation/checkpoint time since then
+    while True:
+        now = s.clock.clock()
+        if budget is not None and started is not None:  # a step's time runs from one start to the next
+            budget.record_step(now - started - overhead)
+            _refit(s, budget, step)
+        if step >= s.total:
+            break
+        started, overhead = now, 0.0
         rec = train_step(s, step)
         step += 1
         s.current_step = result.step = step
         result.loss = rec["loss"]
-        if budget is not None:
-            budget.record_step(s.clock.clock() - t0)
-            _refit(s, budget, step)
         result.total = s.total
         eta = s.clock.eta(step, s.total)
         s.log.write("step", step, s.total, eta_s=round(eta, 1) if math.isfinite(eta) else None, **rec)
         if s.config.val_every and step % s.config.val_every == 0 and step < s.total:
             t0 = s.clock.clock()
             result.val = _validate_and_log(s, step)
+            overhead += s.clock.clock() - t0
             if budget is not None:
                 budget.record_validation(s.clock.clock() - t0)
         if s.config.checkpoint_every and step % s.config.checkpoint_every == 0 and step < s.total:
             t0 = s.clock.clock()
             result.checkpoint = _checkpoint(s, step)
+            overhead += s.clock.clock() - t0
             if budget is not None:
                 budget.record_checkpoint(s.clock.clock() - t0)
         _check_stop(s, progress, step, f"loss {rec['loss']:.4f}  lr {rec['lr']:.2e}  eta {format_eta(eta)}")
+    result.total = s.total
     result.val = _validate_and_log(s, step) or result.val
     result.checkpoint = _checkpoint(s, step)
     if s.dist.is_main:

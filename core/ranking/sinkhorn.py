@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 
 import torch
+from torch.profiler import record_function
 
 NORMALIZE_MODES = ("softcap", "none", "minmax")
 DEFAULT_SCORE_CAP = 5.0
@@ -102,6 +103,11 @@ class _LogSinkhorn(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        with record_function("l2r.ranking_backward"):
+            return _LogSinkhorn._backward(ctx, grad)
+
+    @staticmethod
+    def _backward(ctx, grad: torch.Tensor):  # type: ignore[no-untyped-def]
         log_k, *history = ctx.saved_tensors
         grad_k = grad.clone()
         gbar = {-1: grad.sum(-1, keepdim=True), -2: grad.sum(-2, keepdim=True)}

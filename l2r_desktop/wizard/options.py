@@ -14,6 +14,9 @@ from typing import Any
 
 from l2r_training.cli_train import FLAGS
 from l2r_training.config import TrainConfig
+from l2r_training.session import training_threads
+
+__all__ = ["WizardOptions", "train_args", "resume_args", "total_steps", "existing_run", "training_threads"]
 
 MODEL_KINDS = ("timm", "torchscript", "demo-cnn", "demo-vit")
 DEVICES = ("auto", "cpu", "cuda")
@@ -77,6 +80,8 @@ class WizardOptions:
     lr: float = field(default_factory=lambda: TrainConfig().lr)
     device: str = field(default_factory=lambda: TrainConfig().device)
     val_every: int = field(default_factory=lambda: TrainConfig().val_every)
+    max_minutes: int = 0  # wall-clock budget (0: none); the schedule is fitted to it
+    threads: int = field(default_factory=lambda: TrainConfig().threads)  # 0: every core
     out: str = ""
     advanced: dict[str, Any] = field(default_factory=advanced_defaults)
     extra_config: str = ""  # optional JSON file for settings the wizard does not show
@@ -166,6 +171,8 @@ def settings_reason(o: WizardOptions) -> str:
         return "The learning rate must be a number above 0."
     if o.length_unit == "steps" and o.steps < 1 or o.length_unit == "epochs" and not o.epochs > 0:
         return "Train for at least one step."
+    if o.max_minutes < 0 or o.threads < 0:
+        return "The time limit and the thread count must not be negative."
     if o.batch_size < 1:
         return "The batch size must be at least 1."
     return advanced_reason(o.advanced) or (
@@ -207,9 +214,13 @@ def train_args(o: WizardOptions, *, out: str | None = None, overwrite: bool = Fa
     if o.backbone.strip():
         args += ["--backbone", f"timm:{o.backbone.strip()}", "--backbone-weights", o.backbone_weights.strip()]
     if steps is not None or o.length_unit == "steps":
-        args += ["--steps", str(steps if steps is not None else o.steps)]
-    else:
+        args += ["--steps", str(steps if steps is not None else o.steps)]  # with a time limit: at most
+    elif not o.max_minutes:  # a time limit alone decides the length
         args += ["--epochs", _fmt(float(o.epochs))]
+    if o.max_minutes and steps is None:
+        args += ["--max-time", f"{o.max_minutes}m"]
+    if o.threads:
+        args += ["--threads", str(o.threads)]
     args += ["--batch-size", str(o.batch_size), "--lr", _fmt(float(o.lr)), "--device", o.device,
              "--val-fraction", _fmt(o.val_percent / 100.0),
              "--val-every", str(o.val_every if val_every is None else val_every)]

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDoubleSpinBox, QFormLay
 
 from .advanced import AdvancedSection
 from .common import PathField, ReasonPage
-from .options import DEVICES
+from .options import DEVICES, training_threads
 from .training_vm import TrainingViewModel
 from .viewmodel import WizardViewModel
 
@@ -46,6 +46,18 @@ class SettingsPage(ReasonPage):
         self.val_every = QSpinBox()
         self.val_every.setRange(0, 100_000_000)
         self.val_every.setSpecialValueText("only at the end")
+        self.max_minutes = QSpinBox()
+        self.max_minutes.setRange(0, 100_000)
+        self.max_minutes.setSuffix(" min")
+        self.max_minutes.setSpecialValueText("no limit")
+        self.max_minutes.setToolTip("Stop at this wall-clock time, with the learning-rate and temperature "
+                                    "schedules fitted to the steps that fit. 'Train for' in steps caps it; "
+                                    "epochs are then ignored.")
+        cores = training_threads(0)
+        self.threads = QSpinBox()
+        self.threads.setRange(0, max(cores, 1) * 4)
+        self.threads.setSpecialValueText(f"all cores ({cores})")
+        self.threads_label = QLabel()
         self.out = PathField("folder", "Output folder", lambda t: vm.update(out=t))
         self.advanced = AdvancedSection(vm)
         self._seen_run: tuple[object, bool] | None = None
@@ -65,6 +77,13 @@ class SettingsPage(ReasonPage):
         form.addRow("Learning rate", self.lr)
         form.addRow("Device", self.device)
         form.addRow("Validate every (steps)", self.val_every)
+        form.addRow("Time limit", self.max_minutes)
+        threads = QWidget()
+        trow = QHBoxLayout(threads)
+        trow.setContentsMargins(0, 0, 0, 0)
+        trow.addWidget(self.threads)
+        trow.addWidget(self.threads_label, 1)
+        form.addRow("CPU threads", threads)
         form.addRow("Output folder", self.out)
         self.run_label = QLabel()
         self.run_label.setWordWrap(True)
@@ -110,6 +129,8 @@ class SettingsPage(ReasonPage):
         self.lr.textChanged.connect(self._on_lr)
         self.device.currentTextChanged.connect(lambda t: vm.update(device=t))
         self.val_every.valueChanged.connect(lambda v: vm.update(val_every=int(v)))
+        self.max_minutes.valueChanged.connect(lambda v: vm.update(max_minutes=int(v)))
+        self.threads.valueChanged.connect(lambda v: vm.update(threads=int(v)))
         self.resume_radio.toggled.connect(lambda on: vm.update(resume_existing=bool(on)))
         self.fresh_radio.toggled.connect(lambda on: vm.update(resume_existing=not on))
         self.estimate_button.clicked.connect(self.estimate)
@@ -131,6 +152,8 @@ class SettingsPage(ReasonPage):
         self.lr.setText(f"{o.lr:g}")
         self.device.setCurrentText(o.device if o.device in DEVICES else "auto")
         self.val_every.setValue(o.val_every)
+        self.max_minutes.setValue(o.max_minutes)
+        self.threads.setValue(o.threads)
         self.out.set_text(o.out)
         self.resume_radio.setChecked(o.resume_existing)
         self.fresh_radio.setChecked(not o.resume_existing)
@@ -153,6 +176,11 @@ class SettingsPage(ReasonPage):
             self.run_label.setText(f"This folder holds {state} (checkpoint at step {run.step} of "
                                    f"{run.total or '?'}).")
         self.estimate_button.setEnabled(not self.reason() and not self.training.active)
+        o = self.vm.opts
+        on_gpu = o.device == "cuda" or o.device == "auto" and _cuda_available()
+        n = training_threads(o.threads)
+        self.threads_label.setText("the GPU does the work" if on_gpu else f"training uses {n} CPU thread"
+                                   + ("s" if n != 1 else ""))
         super().refresh()
 
     def validatePage(self) -> bool:  # noqa: N802 - Qt override

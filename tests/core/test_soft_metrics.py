@@ -208,3 +208,60 @@ def test_std_scaled_peak_penalty_does_not_grow_with_the_map_scale() -> None:
     assert torch.allclose(scaled[0], scaled[1], rtol=1e-4)
     assert peak_penalty(100.0 * m) > 1000 * peak_penalty(m)  # the raw form grows quadratically
     assert SoftLossConfig().peak_scale == "std" and SoftLossConfig(peak_scale="raw").peak_scale == "raw"
+
+
+def test_sampled_percentile_weights_have_the_trapezoid_weights_as_expectation() -> None:
+    from l2r_core.metrics.soft import sample_percentiles, trapezoid_weights
+
+    p, k, rows = 16, 4, 200_000
+    idx, w = sample_percentiles(p, k, rows, torch.Generator().manual_seed(0))
+    assert idx.shape == w.shape == (rows, k)
+    assert int(idx.min()) >= 1 and int(idx.max()) <= p - 2  # interior points only: the ends are exact
+    # Strata are contiguous and ordered, so each row's points are distinct and increasing.
+    assert bool((idx[:, 1:] > idx[:, :-1]).all())
+    expected = torch.zeros(p, dtype=torch.float64).index_add_(0, idx.flatten(), w.flatten().double()) / rows
+    tw = trapezoid_weights(p)
+    # Every interior point's mean weight is its trapezoid weight (1/15); a weight without the stratum
+    # size would give about 1/15 / 3.5 and fail here.
+    assert torch.allclose(expected[1:-1], tw[1:-1], rtol=0.02)
+    assert float(expected[0]) == float(expected[-1]) == 0.0
+
+
+def test_sampled_curves_estimate_the_full_auc_without_bias() -> None:
+    torch.manual_seed(0)
+    raw = torch.randn(2, 32, 32)  # an arbitrary map: the curves are far from straight lines
+    x = torch.rand(2, 3, 32, 32) * 2
+    args = dict(grid=8, reference=torch.zeros_like(x), tau=0.3, noise=False, n_iters=60, n_percentiles=16)
+    model, t = QuadrantAdapter(), torch.zeros(2, dtype=torch.long)
+    full = soft_curves(model, x, raw, t, **args)
+    gen = torch.Generator().manual_seed(1)
+    draws = [soft_curves(model, x, raw, t, generator=gen, percentile_samples=4, **args) for _ in range(400)]
+    d = torch.stack([c.deletion_auc for c in draws])
+    i = torch.stack([c.insertion_auc for c in draws])
+    # The mean of the estimates is the full trapezoid AUC, well inside the Monte-Carlo error.
+    for est, ref in ((d, full.deletion_auc), (i, full.insertion_auc)):
+        sem = est.std(0) / math.sqrt(est.shape[0])
+        assert torch.all((est.mean(0) - ref).abs() < 4 * sem + 1e-3), (est.mean(0), ref, sem)
+        assert float(est.std(0).max()) > 1e-4  # the draws really differ: this is not the full sum
+    one = draws[0]
+    assert one.deletion.shape == (2, 6) and one.percentiles.shape == (2, 6)
+    # The ends are the image and the reference themselves.
+    assert torch.allclose(one.deletion[:, 0], full.deletion[:, 0], atol=1e-5)
+    assert torch.allclose(one.deletion[:, -1], full.deletion[:, -1], atol=1e-4)
+    assert torch.allclose(one.insertion[:, 0], full.insertion[:, 0], atol=1e-4)
+
+
+def test_sampled_loss_backpropagates_and_small_curves_use_every_point() -> None:
+    raw = torch.randn(2, 32, 32, requires_grad=True)
+    x = torch.rand(2, 3, 32, 32)
+    cfg = SoftLossConfig(grid_min=4, grid_max=4, percentile_samples=4)
+    loss, curves = soft_rank_loss(QuadrantAdapter(), x, raw, torch.zeros(2, dtype=torch.long), cfg,
+                                  reference="black", generator=torch.Generator().manual_seed(0))
+    loss.backward()
+    assert raw.grad is not None and float(raw.grad.abs().sum()) > 0
+    assert curves.deletion.shape == (2, 6)
+    few = SoftLossConfig(grid_min=4, grid_max=4, n_percentiles=5, percentile_samples=4)  # 3 interior points
+    _, curves = soft_rank_loss(QuadrantAdapter(), x, raw, torch.zeros(2, dtype=torch.long), few, reference="black")
+    assert curves.deletion.shape == (2, 5) and curves.percentiles.dim() == 1
+    with pytest.raises(ConfigError, match="percentile_samples"):
+        SoftLossConfig(percentile_samples=-1)

@@ -136,6 +136,16 @@ def test_the_command_line_means_what_the_pages_say(tmp_path):
     # The estimate's one step: same settings, a temporary folder, no validation on the way.
     probe, _ = resolve_args(parser.parse_args(train_args(o, out=str(tmp_path / "t"), steps=1, val_every=0)))
     assert (probe.steps, probe.val_every, probe.out, probe.batch_size) == (1, 0, str(tmp_path / "t"), 3)
+    # A time limit: the budget alone sets the length in epochs mode, caps it in steps mode; the
+    # estimate's one step ignores it.
+    o.max_minutes, o.threads, o.length_unit = 20, 1, "epochs"
+    cfg, _ = resolve_args(parser.parse_args(train_args(o)))
+    assert (cfg.max_time, cfg.steps, cfg.threads) == (1200.0, 0, 1)
+    o.length_unit = "steps"
+    cfg, _ = resolve_args(parser.parse_args(train_args(o)))
+    assert (cfg.max_time, cfg.steps) == (1200.0, 7)
+    probe, _ = resolve_args(parser.parse_args(train_args(o, out=str(tmp_path / "t"), steps=1, val_every=0)))
+    assert probe.max_time is None and probe.steps == 1
 
 
 def test_log_follower_reads_whole_lines_and_survives_truncation(qtbot, tmp_path):
@@ -289,3 +299,21 @@ def test_frozen_app_runs_the_trainer_through_its_cli_entry(monkeypatch, tmp_path
     proc = subprocess.run([sys.executable, str(launcher), "--cli", "train", "--help"], capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0 and "--batch-size" in proc.stdout, proc.stderr
+
+
+def test_settings_page_offers_a_time_limit_and_says_how_many_threads(qtbot, wiz, monkeypatch):
+    from l2r_desktop.wizard import page_settings
+    from l2r_desktop.wizard.options import training_threads
+
+    monkeypatch.setattr(page_settings, "_cuda_available", lambda: False)
+    page = wiz.page(PAGE_SETTINGS)
+    page.initializePage()
+    wiz.vm.update(device="cpu")
+    cores = training_threads(0)
+    assert page.threads.specialValueText() == f"all cores ({cores})"
+    assert page.threads_label.text().startswith(f"training uses {cores} CPU thread")
+    page.max_minutes.setValue(20)  # as typed by the user
+    page.threads.setValue(1)
+    assert (wiz.vm.opts.max_minutes, wiz.vm.opts.threads) == (20, 1)
+    assert page.threads_label.text() == "training uses 1 CPU thread"
+    assert page.max_minutes.minimum() == 0 and page.max_minutes.specialValueText() == "no limit"
