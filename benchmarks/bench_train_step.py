@@ -40,6 +40,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "default+one-target": {"targets": "one"},
     "default+bf16": {"amp": "bf16"},
     "default+iters15": {"loss.n_iters": 15},
+    "default+compile": {"compile": True},
+    "default+tb1024": {"target_batch": 1024},  # fewer, larger target calls (GPUs)
     "default+160px": {"image_size": 160},  # CNNs only: below the model's 224-px input
     "default+128px": {"image_size": 128},
 }
@@ -76,16 +78,18 @@ def model_spec(name: str, work: Path) -> tuple[str, str | None]:
     return name, None
 
 
-def plain_step_seconds(model: Any, x: torch.Tensor) -> float:
+def plain_step_seconds(model: Any, x: torch.Tensor, sync: Any) -> float:
     """One ordinary training step of the target: forward, cross-entropy, backward (parameters too)."""
     module = model.module
     params = list(module.parameters())
     for p in params:
         p.requires_grad_(True)
     try:
+        sync()
         t0 = time.perf_counter()
         logits = module(x)
         torch.nn.functional.cross_entropy(logits, logits.argmax(-1)).backward()
+        sync()
         dt = time.perf_counter() - t0
     finally:
         for p in params:
@@ -134,7 +138,7 @@ def measure(model_name: str, variant: str, a: argparse.Namespace, work: Path) ->
         x = s.loader.get(0)[0].to(s.device)
         sync = torch.cuda.synchronize if s.device.type == "cuda" else (lambda: None)
         train_step(s, 0)  # warm-up: allocator, oneDNN kernels
-        plain_step_seconds(s.model, x)
+        plain_step_seconds(s.model, x, sync)
         steps, plains = [], []
         for i in range(a.steps):  # interleaved, so load changes hit both alike
             sync()
@@ -142,7 +146,7 @@ def measure(model_name: str, variant: str, a: argparse.Namespace, work: Path) ->
             train_step(s, i + 1)
             sync()
             steps.append(time.perf_counter() - t0)
-            plains.append(plain_step_seconds(s.model, x))
+            plains.append(plain_step_seconds(s.model, x, sync))
         sections = profile_sections(s, a.steps + 1) if a.sections else {}
     finally:
         s.close()
@@ -174,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 rows.append(row)
                 secs = "  ".join(f"{k} {t:.2f}" for k, t in sorted(row["sections_s"].items()))
-                print(f"{m:9s} {v:20s} step {row['step_s']:7.2f} s  plain fwd+bwd {row['plain_s']:.3f} s  "
+                print(f"{m:9s} {v:20s} batch {a.batch:4d} target-batch {a.target_batch:5d}  "
+                      f"{1 / row['step_s']:6.2f} steps/s  step {row['step_s']:7.2f} s  plain fwd+bwd {row['plain_s']:.3f} s  "
                       f"ratio {row['ratio']:6.1f}x  ckpt={row['checkpointing']} bf16={row['bf16']}  [{secs}]",
                       flush=True)
     if a.json:

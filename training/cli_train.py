@@ -105,6 +105,8 @@ def add_train_parser(subparsers: Any) -> None:
                    default=None, nargs="?", const="on",
                    help="recompute the target's activations in backward: auto (default: only when they would "
                    "not fit in memory), on, off")
+    p.add_argument("--compile", dest=_dest("compile"), action=argparse.BooleanOptionalAction, default=None,
+                   help="torch.compile the target's forward in the loss (default off; for GPUs)")
     p.add_argument("--no-grad-checkpointing", dest=_dest("grad_checkpointing"), action="store_const",
                    const="off", help="same as --grad-checkpointing off")
     p.set_defaults(run=run_train)

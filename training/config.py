@@ -82,6 +82,7 @@ class TrainConfig:
     # not fit in memory (session.needs_checkpointing).
     grad_checkpointing: str = "auto"
     target_batch: int = 64  # images per target call inside the soft loss (0: all at once)
+    compile: bool = False  # torch.compile the target's forward for the loss (worth it on GPUs; needs a compiler)
 
     def __post_init__(self) -> None:
         self.amp = _mode(self.amp, "auto")

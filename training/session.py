@@ -44,15 +44,17 @@ class TargetForLoss:
     with gradient checkpointing, each chunk's activations recomputed in the backward pass instead
     of stored, so memory holds one chunk of ``target_batch`` images rather than all 2 x 2B x P."""
 
-    def __init__(self, model: ModelAdapter, ctx: Callable[[], ContextManager[Any]], checkpoint: bool) -> None:
+    def __init__(self, model: ModelAdapter, ctx: Callable[[], ContextManager[Any]], checkpoint: bool,
+                 logits: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         self._model, self._ctx, self._checkpoint = model, ctx, checkpoint
+        self._logits = logits or model.logits  # a compiled forward, when asked for
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         with self._ctx():
-            return self._model.logits(x).float()
+            return self._logits(x).float()
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         if self._checkpoint and torch.is_grad_enabled() and x.requires_grad:
@@ -84,6 +86,7 @@ class Session:
     bf16: bool = False  # autocast of the target (resolved from config.amp by ``use_bf16``)
     checkpointing: bool = False  # resolved from config.grad_checkpointing by ``needs_checkpointing``
     threads_before: int = 0  # the caller's torch thread count, given back by ``close``
+    target_logits: Callable[[torch.Tensor], torch.Tensor] | None = None  # compiled once (config.compile)
 
     @property
     def total(self) -> int:
@@ -103,7 +106,9 @@ class Session:
         """The soft deletion/insertion loss (+ peak penalty) averaged over the batch."""
         cfg = self.config.loss
         ref = make_reference(reference, x, self.model.preprocessing, cfg.blur_size, cfg.blur_sigma)
-        model = TargetForLoss(self.model, self.autocast, self.checkpointing)
+        if self.target_logits is None and self.config.compile:
+            self.target_logits = torch.compile(self.model.logits, dynamic=True)
+        model = TargetForLoss(self.model, self.autocast, self.checkpointing, self.target_logits)
         gen = torch.Generator(device=x.device).manual_seed(seed)
         loss, _ = soft_rank_loss(model, x, maps.float(), targets, grid=grid, reference=ref, tau=tau,  # type: ignore[arg-type]
                                  config=cfg, generator=gen, batch_limit=self.config.target_batch or None)
