@@ -160,27 +160,40 @@ def training_threads(requested: int, local_world: int = 1) -> int:
 
 
 def activation_bytes(model: ModelAdapter, input_shape: tuple[int, ...], ctx: Callable[[], ContextManager[Any]]) -> int:
-    """Bytes autograd keeps for one image's forward through the target (input requiring grad)."""
-    total = 0
+    """Bytes autograd keeps per image for a forward through the target (input requiring grad).
 
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        nonlocal total
-        total += t.numel() * t.element_size()
-        return t
+    Measured as the difference between batches of 2 and 1, since the weights that layers save for
+    their backward do not grow with the batch."""
+    def saved(batch: int) -> int:
+        seen: dict[int, int] = {}  # storage address -> bytes: a tensor saved by several ops counts once
 
-    x = torch.zeros((1, *input_shape[1:]), device=model.device, requires_grad=True)
-    try:
+        def pack(t: torch.Tensor) -> torch.Tensor:
+            storage = t.untyped_storage()
+            seen[storage.data_ptr()] = storage.nbytes()
+            return t
+
+        x = torch.zeros((batch, *input_shape[1:]), device=model.device, requires_grad=True)
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), ctx():
             model.logits(x)
+        return sum(seen.values())
+
+    try:
+        return max(saved(2) - saved(1), 0)
     except RuntimeError:  # TorchScript rejects saved-tensor hooks: nothing known, nothing claimed
         return 0
-    return total
 
 
 def free_memory_bytes(device: torch.device) -> int | None:
     """Memory the run may still take: free CUDA memory, or the OS's available RAM (None: unknown)."""
     if device.type == "cuda":
         return int(torch.cuda.mem_get_info(device)[0])
+    try:  # Linux: MemAvailable counts the page cache the kernel would give up
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     try:
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):
