@@ -54,6 +54,7 @@ def evaluate(loaded: Loaded, images: list[Path], methods: list[str], protocol: s
     from tqdm import tqdm
 
     opts = {m: {**method_options(m, loaded, refine_steps), **(extra or {}).get(m, {})} for m in methods}
+    fingerprint = None if loaded.explainer is None else str(loaded.explainer.fingerprint)
     rows: list[dict[str, Any]] = []
     bar = tqdm(images, unit="img", disable=not show_progress, file=sys.stderr)
     for path in bar:
@@ -70,7 +71,8 @@ def evaluate(loaded: Loaded, images: list[Path], methods: list[str], protocol: s
             row = {"image": str(path), "method": m, "target": exp.target,
                    "deletion_auc": float(c.deletion_auc[0]), "insertion_auc": float(c.insertion_auc[0]),
                    "explain_seconds": exp.seconds, "seconds": time.perf_counter() - start,
-                   "protocol": protocol, "status": "ok", "warnings": list(c.warnings)}
+                   "protocol": protocol, "status": "ok", "warnings": list(c.warnings),
+                   "explainer": fingerprint if m.startswith("l2r") else None}
             if c.warnings:
                 row["status"] = "warning: " + "; ".join(c.warnings)
                 print(f"l2r: warning: {path} ({m}): {'; '.join(c.warnings)}", file=sys.stderr)

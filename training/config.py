@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from l2r_core.errors import ConfigError
+from l2r_core.metrics.loss_target import AMP_MODES
 from l2r_core.metrics.soft import SoftLossConfig
 
 AUGMENTS = ("none", "light", "heavy")
 RANKINGS = ("full", "buckets")
-AMP_MODES = ("auto", "bf16", "off")
 CHECKPOINTING_MODES = ("auto", "on", "off")
 TARGET_MODES = ("both", "one")
 # Interior percentiles evaluated per image and step (of 16): chosen from benchmarks/bench_train_step.py

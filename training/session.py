@@ -6,7 +6,6 @@ gradient checkpointing of the target (only when its activations would not fit in
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import shutil
@@ -18,12 +17,12 @@ from typing import Any, Callable, ContextManager
 
 import numpy as np
 import torch
-import torch.utils.checkpoint
 from torch import nn
 
 from l2r_core.errors import ConfigError
 from l2r_core.explainer import Explainer, ExplainerConfig, build_explainer, load_explainer
 from l2r_core.metrics.hard import deletion_insertion
+from l2r_core.metrics.loss_target import TargetForLoss, autocast_context, use_bf16
 from l2r_core.metrics.references import make_reference
 from l2r_core.metrics.soft import soft_rank_loss
 from l2r_core.models.adapter import ModelAdapter
@@ -37,31 +36,6 @@ from .schedule import ScheduleLength, make_scheduler
 
 VAL_PROTOCOL = "aha"  # the paper's evaluation: hard argsort, 21 points, mean-colour reference, softmax
 PROVISIONAL_STEPS = 1000  # a budgeted run's step count until its first steps have been timed
-
-
-class TargetForLoss:
-    """The frozen target as the soft loss sees it: bf16 autocast on CUDA (float32 logits out) and,
-    with gradient checkpointing, each chunk's activations recomputed in the backward pass instead
-    of stored, so memory holds one chunk of ``target_batch`` images rather than all 2 x 2B x P."""
-
-    def __init__(self, model: ModelAdapter, ctx: Callable[[], ContextManager[Any]], checkpoint: bool,
-                 logits: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
-        self._model, self._ctx, self._checkpoint = model, ctx, checkpoint
-        self._logits = logits or model.logits  # a compiled forward, when asked for
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._model, name)
-
-    def _run(self, x: torch.Tensor) -> torch.Tensor:
-        with self._ctx():
-            return self._logits(x).float()
-
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        if self._checkpoint and torch.is_grad_enabled() and x.requires_grad:
-            # The TorchScript interpreter rejects the saved-tensor hooks of the non-reentrant form.
-            reentrant = getattr(self._model, "kind", "") == "torchscript"
-            return torch.utils.checkpoint.checkpoint(self._run, x, use_reentrant=reentrant)
-        return self._run(x)
 
 
 @dataclass
@@ -97,9 +71,7 @@ class Session:
         self.length.total = int(value)
 
     def autocast(self) -> ContextManager[Any]:
-        if self.bf16:
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return autocast_context(self.device, self.bf16)()
 
     def loss_fn(self, x: torch.Tensor, maps: torch.Tensor, targets: torch.Tensor, *, grid: int,
                 reference: str, tau: float, seed: int) -> torch.Tensor:
@@ -129,20 +101,6 @@ def _resize_preprocessing(model: ModelAdapter, size: int | None) -> None:
         return
     short = None if pre.resize_short is None else int(round(size * pre.resize_short / pre.input_size[0]))
     model.preprocessing = dataclasses.replace(pre, input_size=(size, size), resize_short=short)
-
-
-def cpu_supports_bf16() -> bool:
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
-def use_bf16(mode: str, device: torch.device) -> bool:
-    """``auto``: bf16 on CUDA only; ``bf16``: on CUDA, and on CPUs with native bf16 (else refused)."""
-    if mode == "off" or (mode == "auto" and device.type != "cuda"):
-        return False
-    if device.type == "cpu" and not cpu_supports_bf16():
-        raise ConfigError("--amp bf16: this CPU has no native bf16 support (oneDNN reports none); "
-                          "use --amp off or auto.")
-    return device.type in ("cuda", "cpu")
 
 
 def training_threads(requested: int, local_world: int = 1) -> int:
@@ -304,7 +262,7 @@ def prepare(config: TrainConfig, model: ModelAdapter, explainer: Explainer | Non
                          info.rank, info.world, config.loader_threads)
     val_x = load_fixed(images, val_idx, pre, config.val_max_images)[0] if info.is_main else torch.empty(0)
     bf16 = use_bf16(config.amp, device)
-    ctx = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+    ctx = autocast_context(device, bf16)
     checkpointing = config.grad_checkpointing == "on"
     if config.grad_checkpointing == "auto":
         per_image = activation_bytes(model, (1, pre.channels, *pre.input_size), ctx)

@@ -55,6 +55,17 @@ class Explainer:
     def device(self) -> torch.device:
         return self.model.device
 
+    @property
+    def fingerprint(self) -> str:
+        """The decoder's weights fingerprint (what ``explainer_fingerprint`` gives)."""
+        return tensor_fingerprint(self.decoder.state_dict())
+
+    def describe(self) -> dict[str, object]:
+        """What a result was explained with: kind, weights fingerprint, decoder settings, backbone."""
+        return {"kind": "torch", "fingerprint": self.fingerprint, "config": self.config.to_dict(),
+                "target": self.model.name,
+                "backbone": None if self.backbone is None else self.backbone.name}
+
     def _indices(self) -> int | list[int]:
         fi = self.config.feature_indices
         return list(fi) if isinstance(fi, (list, tuple)) else int(fi)
@@ -168,6 +179,4 @@ def build_explainer(model: ModelAdapter, config: ExplainerConfig | None = None, 
 
 def explainer_fingerprint(explainer: Explainer) -> str:
     """sha256 over the decoder's weights, shortened: identifies a trained explainer."""
-    if not isinstance(explainer, Explainer):  # ONNX explainers carry their own fingerprint
-        return str(explainer.fingerprint)
-    return tensor_fingerprint(explainer.decoder.state_dict())
+    return str(explainer.fingerprint)  # ONNX explainers carry the one recorded at export

@@ -20,8 +20,9 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import Cancelled, ConfigError, NonFiniteError
+from ..metrics.loss_target import TargetForLoss, autocast_context, use_bf16
 from ..metrics.references import make_reference
-from ..metrics.soft import SoftLossConfig, soft_rank_loss
+from ..metrics.soft import SoftLossConfig, endpoint_probs, soft_rank_loss
 from ..models.adapter import ModelAdapter
 from ..progress import Progress, ensure_progress
 
@@ -41,6 +42,11 @@ class RefineStep:
     grid: int = 0
 
 
+# Chosen by benchmarks/refine_cost.py (cost against a forward pass, and both curves on the samples).
+REFINE_PERCENTILE_SAMPLES = 4
+REFINE_AMP = "auto"
+
+
 @dataclass
 class RefineSettings:
     """How the map is optimised, chosen on the HARD 'aha' metric (benchmarks/refine_choices.py:
@@ -56,10 +62,13 @@ class RefineSettings:
     tau: float | None = None  # None: the loss config's tau_end (0.3)
     score_scale: float = 0.25  # std of the standardised map that is ranked
     noise: bool = True  # Gumbel noise in the soft ranking, as in training
+    # bf16 autocast of the target: "auto" uses it on GPUs and on CPUs with native bf16.
+    amp: str = REFINE_AMP
 
 
 def default_loss_config() -> SoftLossConfig:
-    return SoftLossConfig()
+    """The paper's loss, with each step's curves estimated from a few sampled percentiles."""
+    return SoftLossConfig(percentile_samples=REFINE_PERCENTILE_SAMPLES)
 
 
 class _Param:
@@ -130,16 +139,22 @@ def refine(model: ModelAdapter, x: torch.Tensor, target: int, initial_map: torch
     opt = torch.optim.Adam([p.param], lr=lr)
     targets = torch.tensor([int(target)], device=x.device)
     tau = cfg.tau_end if st.tau is None else st.tau
+    bf16 = use_bf16(st.amp, x.device, cpu_auto=True)
+    target_model = TargetForLoss(model, autocast_context(x.device, bf16)) if bf16 else model
     refs = {k: make_reference(k, x, model.preprocessing, cfg.blur_size, cfg.blur_sigma).detach()
             for k in cfg.references}
+    # The curves' ends (the image and each reference) do not change between steps.
+    ends = ({k: endpoint_probs(target_model, x, r, targets, batch_limit) for k, r in refs.items()}  # type: ignore[arg-type]
+            if cfg.percentile_samples else {})
     last = p.to_original(p.working())
     for i in range(1, steps + 1):
         progress.step(i - 1, steps, f"refining: step {i} of {steps}")
         grid = st.grid if st.grid is not None else cfg.sample_grid(gen)
-        ref = refs[cfg.sample_reference(gen)]
+        kind = cfg.sample_reference(gen)
         opt.zero_grad(set_to_none=True)
-        loss, curves = soft_rank_loss(model, x, p.working()[None], targets, cfg, tau=tau, grid=grid,
-                                      reference=ref, noise=st.noise, generator=gen, batch_limit=batch_limit)
+        loss, curves = soft_rank_loss(target_model, x, p.working()[None], targets, cfg, tau=tau, grid=grid,  # type: ignore[arg-type]
+                                      reference=refs[kind], noise=st.noise, generator=gen,
+                                      batch_limit=batch_limit, ends=ends.get(kind))
         if not torch.isfinite(loss):
             raise _non_finite("loss", last, i)
         loss.backward()

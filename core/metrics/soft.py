@@ -165,7 +165,7 @@ def _blend_probs(model: ModelAdapter, x: torch.Tensor, reference: torch.Tensor,
     return torch.cat(out_del).view(b, p), torch.cat(out_ins).view(b, p)
 
 
-def _endpoint_probs(model: ModelAdapter, x: torch.Tensor, reference: torch.Tensor,
+def endpoint_probs(model: ModelAdapter, x: torch.Tensor, reference: torch.Tensor,
                     targets: torch.Tensor, batch_limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     """Target probabilities of the image and of the reference, (B,) each: the curves' ends.
 
@@ -192,7 +192,8 @@ def soft_curves(model: ModelAdapter, x: torch.Tensor, raw_map: torch.Tensor,
                 noise: bool = True, generator: torch.Generator | None = None,
                 smooth_sigma: float = 1.0, ranking: str = "full", n_buckets: int = 32,
                 normalize: str = "softcap", score_cap: float = DEFAULT_SCORE_CAP,
-                batch_limit: int | None = None, percentile_samples: int = 0) -> SoftCurves:
+                batch_limit: int | None = None, percentile_samples: int = 0,
+                ends: tuple[torch.Tensor, torch.Tensor] | None = None) -> SoftCurves:
     """Soft deletion and insertion curves of ``raw_map`` (B, H, W) for images ``x`` (B, C, H, W).
 
     ``grid``: the map is average-pooled to grid x grid cells (None: ranked at its own
@@ -201,8 +202,9 @@ def soft_curves(model: ModelAdapter, x: torch.Tensor, raw_map: torch.Tensor,
     take at most ``batch_limit`` images (None: all B * P * 2 at once). ``percentile_samples``
     k > 0 evaluates only k interior points per image, drawn by ``sample_percentiles``, plus the
     two ends without gradient; the AUCs are then unbiased estimates of the full ones. The
-    target's cost with gradient falls from P to k points per curve. Differentiable w.r.t.
-    ``raw_map`` when the model is.
+    target's cost with gradient falls from P to k points per curve. ``ends``: the ends' target
+    probabilities from ``endpoint_probs``, when the caller already has them (refinement reuses
+    them every step). Differentiable w.r.t. ``raw_map`` when the model is.
     """
     if x.dim() != 4 or reference.shape != x.shape or raw_map.shape[0] != x.shape[0]:
         raise ValueError("x and reference must be (B, C, H, W) and raw_map (B, H, W)")
@@ -227,7 +229,7 @@ def soft_curves(model: ModelAdapter, x: torch.Tensor, raw_map: torch.Tensor,
         return SoftCurves(pct_c, dele, ins, torch.trapezoid(dele, pct_c, dim=-1),
                           torch.trapezoid(ins, pct_c, dim=-1), fraction)
     with record_function("l2r.target_forward"):
-        p_x, p_ref = _endpoint_probs(model, x, reference, targets, batch_limit)
+        p_x, p_ref = ends if ends is not None else endpoint_probs(model, x, reference, targets, batch_limit)
     end = 0.5 / (n_percentiles - 1)  # trapezoid weight of each end point
     w = weights.to(dele.device)
     zeros, ones = torch.zeros_like(p_x)[:, None], torch.ones_like(p_x)[:, None]
@@ -331,7 +333,8 @@ def soft_rank_loss(model: ModelAdapter, x: torch.Tensor, raw_map: torch.Tensor,
                    tau: float | None = None, grid: int | None = None,
                    reference: torch.Tensor | str | None = None,
                    noise: bool = True, generator: torch.Generator | None = None,
-                   batch_limit: int | None = None) -> tuple[torch.Tensor, SoftCurves]:
+                   batch_limit: int | None = None,
+                   ends: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, SoftCurves]:
     """w_del * AUC_del + w_ins * (1 - AUC_ins) + w_peak * peak_penalty(raw_map), batch-averaged.
 
     Unset arguments come from ``config``: ``tau`` = tau_start (trainers pass
@@ -357,7 +360,7 @@ def soft_rank_loss(model: ModelAdapter, x: torch.Tensor, raw_map: torch.Tensor,
                          smooth_sigma=cfg.smooth_sigma, ranking=cfg.ranking,
                          n_buckets=cfg.n_buckets, normalize=cfg.normalize,
                          score_cap=cfg.score_cap, batch_limit=batch_limit,
-                         percentile_samples=cfg.percentile_samples)
+                         percentile_samples=cfg.percentile_samples, ends=ends)
     loss = (cfg.w_del * curves.deletion_auc.mean()
             + cfg.w_ins * (1.0 - curves.insertion_auc).mean())
     if cfg.w_peak:

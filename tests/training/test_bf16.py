@@ -8,7 +8,7 @@ import torch
 
 from l2r_core.errors import ConfigError
 from l2r_core.metrics.soft import SoftLossConfig, soft_rank_loss
-from l2r_training.session import TargetForLoss, cpu_supports_bf16, use_bf16
+from l2r_core.metrics.loss_target import TargetForLoss, cpu_supports_bf16, use_bf16
 
 from ..core.fixtures_models import tiny_vit
 

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from l2r_core.errors import ConfigError
 from l2r_core.explainer import load_explainer
