@@ -151,7 +151,7 @@ def _run(s: Session, progress: Progress, budget: TimeBudget | None) -> TrainResu
         s.current_step = result.step = step
         result.loss = rec["loss"]
         result.total = s.total
-        eta = s.clock.eta(step, s.total)
+        eta = s.clock.eta(step, s.total) if budget is None else max(budget.remaining(), 0.0)
         s.log.write("step", step, s.total, eta_s=round(eta, 1) if math.isfinite(eta) else None, **rec)
         if s.config.val_every and step % s.config.val_every == 0 and step < s.total:
             t0 = s.clock.clock()
