@@ -14,7 +14,7 @@ from l2r_core.errors import ConfigError
 from l2r_core.metrics.loss_target import AMP_MODES
 from l2r_core.metrics.soft import SoftLossConfig
 
-AUGMENTS = ("none", "light", "heavy")
+AUGMENTS = ("none", "light", "heavy", "photo")
 RANKINGS = ("full", "buckets")
 CHECKPOINTING_MODES = ("auto", "on", "off")
 TARGET_MODES = ("both", "one")

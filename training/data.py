@@ -1,7 +1,8 @@
 """Training images: folder scan, labels from class subfolders, hash split, seeded batches, augmentation.
 
-Every random choice (which images, crop, flip, jitter) is drawn from a generator seeded by
-(seed, step, rank, slot), so a resumed run sees exactly the batches an uninterrupted one would.
+Every random choice (which images, crop, flip, jitter, which scene a cut-out lands on) is drawn
+from a generator seeded by (seed, step, rank, slot), so a resumed run sees exactly the batches an
+uninterrupted one would.
 """
 from __future__ import annotations
 
@@ -16,16 +17,21 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torchvision.transforms.v2 import functional as TF
 
 from l2r_core.errors import ImageLoadError
 from l2r_core.images import list_images, load_image
 from l2r_core.models.preprocessing import Preprocessing
 
+from .corpus_augment import augment_photo, composite
+
 UNKNOWN = -1
 # (min crop area, brightness/contrast/saturation, hue, grayscale probability) per augmentation level.
 AUGMENT_LEVELS = {"light": (0.35, 0.2, 0.0, 0.0), "heavy": (0.08, 0.4, 0.1, 0.1)}
+# "photo" (l2r_training.corpus_augment): multi-scale crops and jitter, and images under a
+# ``cutouts`` folder pasted onto a random other image of the training set.
+CUTOUT_FOLDER = "cutouts"
 
 
 @dataclass
@@ -133,11 +139,38 @@ def _crop_box(w: int, h: int, rng: np.random.Generator, min_area: float) -> tupl
     return (h - side) // 2, (w - side) // 2, side, side
 
 
-def augment_image(img: Image.Image, pre: Preprocessing, level: str, rng: np.random.Generator) -> torch.Tensor:
+def is_cutout(path: Path, root: Path) -> bool:
+    """Whether ``path`` lies under a folder named ``cutouts`` below ``root`` (photo corpus layout)."""
+    return CUTOUT_FOLDER in path.relative_to(root).parts[:-1]
+
+
+def load_rgba(path: str | Path) -> Image.Image:
+    """A cut-out with its alpha (load_image composites transparency over white)."""
+    p = Path(path)
+    try:
+        with Image.open(p) as img:
+            return ImageOps.exif_transpose(img).convert("RGBA")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ImageLoadError(f"{p}: not an image Pillow can read ({exc}). Replace or remove the file.") from None
+
+
+def augment_image(img: Image.Image, pre: Preprocessing, level: str, rng: np.random.Generator,
+                  scene: Image.Image | None = None) -> torch.Tensor:
     """Random resized crop, flip and colour jitter (torchvision v2 functional ops with our own
-    seeded parameters), then the model's own normalisation. ``none`` is plain preprocessing."""
+    seeded parameters), then the model's own normalisation. ``none`` is plain preprocessing.
+    ``photo``: corpus_augment's crops and jitter; an RGBA ``img`` (a cut-out) is pasted onto
+    ``scene`` when one is given (over white otherwise)."""
     if level == "none":
         return pre(img)
+    if level == "photo":
+        if img.mode == "RGBA" and scene is not None:
+            out, _ = composite(augment_photo(scene.convert("RGB"), pre.input_size, rng), img, rng)
+        else:
+            if img.mode == "RGBA":
+                white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+                img = Image.alpha_composite(white, img)
+            out = augment_photo(img.convert("RGB"), pre.input_size, rng)
+        return pre.to_tensor(out)
     min_area, jitter, hue, p_gray = AUGMENT_LEVELS[level]
     top, left, ch, cw = _crop_box(img.width, img.height, rng, min_area)
     img = TF.resized_crop(img, top, left, ch, cw, list(pre.input_size), antialias=True)
@@ -167,20 +200,31 @@ class BatchLoader:
         self.images, self.indices, self.pre, self.augment = images, list(indices), pre, augment
         self.batch_size, self.seed, self.rank, self.world = batch_size, seed, rank, world
         self._bad: set[int] = set()
+        # "photo": cut-outs are read with alpha and pasted onto one of the other training images.
+        self._cutouts: set[int] = set()
+        self._scenes: list[int] = []
+        if augment == "photo":
+            self._cutouts = {i for i in self.indices if is_cutout(images.paths[i], images.root)}
+            self._scenes = [i for i in self.indices if i not in self._cutouts]
         self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="l2r-data")
         # A separate thread assembles the next batch: submitting it to ``_pool`` itself could
         # deadlock, the batch task waiting on image tasks queued behind it.
         self._prefetcher = ThreadPoolExecutor(1, thread_name_prefix="l2r-prefetch")
         self._ahead: dict[int, Future[tuple[torch.Tensor, torch.Tensor]]] = {}
 
-    def _read(self, pos: int) -> tuple[Image.Image, int]:
-        n = len(self.indices)
+    def _read(self, pos: int, items: Sequence[int] | None = None) -> tuple[Image.Image, int]:
+        """The first readable image from position ``pos`` on (of ``items``, default the training
+        indices); cut-outs keep their alpha under ``photo``."""
+        items = self.indices if items is None else items
+        n = len(items)
         for k in range(n):
-            item = self.indices[(pos + k) % n]
+            item = items[(pos + k) % n]
             if item in self._bad:
                 continue
             try:
-                return load_image(self.images.paths[item]), self.images.labels[item]
+                path = self.images.paths[item]
+                img = load_rgba(path) if item in self._cutouts else load_image(path)
+                return img, self.images.labels[item]
             except ImageLoadError as exc:
                 self._bad.add(item)
                 warnings.warn(f"skipped unreadable image: {exc}", stacklevel=2)
@@ -189,7 +233,15 @@ class BatchLoader:
     def _sample(self, step: int, slot: int, pos: int) -> tuple[torch.Tensor, int]:
         img, label = self._read(pos)
         rng = np.random.default_rng([self.seed, step, self.rank, slot])
-        return augment_image(img, self.pre, self.augment, rng), label
+        scene = None
+        if img.mode == "RGBA" and self._scenes:
+            # drawn first from the same generator, so the choice is as reproducible as the crop
+            start = int(rng.integers(len(self._scenes)))
+            try:
+                scene = self._read(start, self._scenes)[0]
+            except ImageLoadError:
+                scene = None  # no readable scene: the cut-out is used over white
+        return augment_image(img, self.pre, self.augment, rng, scene), label
 
     def _load(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         pos = batch_indices(step, len(self.indices), self.batch_size, self.seed, self.rank, self.world)
