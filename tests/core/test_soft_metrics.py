@@ -265,3 +265,19 @@ def test_sampled_loss_backpropagates_and_small_curves_use_every_point() -> None:
     assert curves.deletion.shape == (2, 5) and curves.percentiles.dim() == 1
     with pytest.raises(ConfigError, match="percentile_samples"):
         SoftLossConfig(percentile_samples=-1)
+
+
+def test_given_curve_ends_are_used_as_computed() -> None:
+    from l2r_core.metrics.soft import endpoint_probs
+
+    torch.manual_seed(0)
+    raw, x = torch.randn(2, 32, 32), torch.rand(2, 3, 32, 32)
+    ref, t, model = torch.zeros_like(x), torch.zeros(2, dtype=torch.long), QuadrantAdapter()
+    args = dict(grid=8, reference=ref, tau=0.3, percentile_samples=4)
+    plain = soft_curves(model, x, raw, t, generator=torch.Generator().manual_seed(3), **args)
+    ends = endpoint_probs(model, x, ref, t, None)
+    cached = soft_curves(model, x, raw, t, generator=torch.Generator().manual_seed(3), ends=ends, **args)
+    assert torch.equal(plain.deletion_auc, cached.deletion_auc) and torch.equal(plain.insertion, cached.insertion)
+    wrong = soft_curves(model, x, raw, t, generator=torch.Generator().manual_seed(3),
+                        ends=(ends[0] * 0, ends[1] * 0), **args)
+    assert not torch.equal(plain.deletion_auc, wrong.deletion_auc)  # the given ends really enter the AUC
