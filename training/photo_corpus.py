@@ -165,18 +165,27 @@ MIN_PIXELS = 1000  # a subject this small (after the backdrop) says too little
 MIN_NOISE = 1.8  # vector art and flat fills are noiseless; photos are not, even in smooth areas
 MIN_TEXTURE = 0.35  # photos are textured almost everywhere; drawings are fills and outlines
 MAX_EDGES = 0.4  # cartoons: most non-flat pairs are outlines
+# Wallpapers: vector art there carries added grain, which passes the noise test, so a scene must
+# be textured over most of its subject, as landscapes and close-ups of nature are.
+SCENE_MIN_TEXTURE = 0.65
+SCENE_MAX_BACKDROP = 0.85  # a wallpaper that is nearly all smooth gradient is a design, not a view
 
 
-def is_photo(stats: ColourStats) -> bool:
-    """The photo/drawing rule: a photo passes all four tests (thresholds above). Photos carry
-    sensor noise and texture over their whole subject; drawings and clip art are flat or smoothly
-    shaded fills (no noise, little texture) between hard outlines."""
-    return not reject_reason(stats)
+def is_photo(stats: ColourStats, scene: bool = False) -> bool:
+    """The photo/drawing rule: a photo passes all four tests (thresholds above; a wallpaper, the
+    stricter SCENE_MIN_TEXTURE and SCENE_MAX_BACKDROP). Photos carry sensor noise and texture over their whole subject;
+    drawings and clip art are flat or smoothly shaded fills (no noise, little texture) between
+    hard outlines."""
+    return not reject_reason(stats, scene)
 
 
-def reject_reason(stats: ColourStats) -> str:
+def reject_reason(stats: ColourStats, scene: bool = False) -> str:
     """The tests of ``is_photo`` that ``stats`` fails, for rejected.json ('' for a photo)."""
     fails = []
+    if scene and stats.texture < SCENE_MIN_TEXTURE:
+        fails.append(f"scene texture {stats.texture:.2f} < {SCENE_MIN_TEXTURE}")
+    if scene and stats.backdrop > SCENE_MAX_BACKDROP:
+        fails.append(f"scene backdrop {stats.backdrop:.2f} > {SCENE_MAX_BACKDROP}")
     if stats.pixels < MIN_PIXELS:
         fails.append(f"subject {stats.pixels} px < {MIN_PIXELS}")
     if stats.noise < MIN_NOISE:
@@ -227,7 +236,9 @@ def gather(roots: dict[str, Path] | None = None) -> tuple[list[Candidate], list[
             if rel.startswith("images/") and source == "qabcs-data":
                 continue  # the program's own interface art
             real = p.resolve()
-            if real in seen:  # plasma links small sizes to the large file
+            if p.is_symlink() and real.is_relative_to(root.resolve()):
+                continue  # plasma links small sizes to the large file, which is read itself
+            if real in seen:
                 continue
             seen.add(real)
             found.append(Candidate(source, p, rel))
@@ -463,8 +474,8 @@ def analyse(cands: Sequence[Candidate], reader: Reader, progress: bool = True
             continue
         stats = colour_stats(img)
         kind = "cutout" if cutout else "scene" if c.source in SCENE_SOURCES else "photo"
-        if not is_photo(stats):
-            rejected.append({**record, "reason": "drawing: " + reject_reason(stats), "kind": kind,
+        if not is_photo(stats, scene=kind == "scene"):
+            rejected.append({**record, "reason": "drawing: " + reject_reason(stats, kind == "scene"), "kind": kind,
                              "stats": asdict(stats)})
             continue
         items.append(Item(c, kind, img.width, img.height, stats, dhash(img)))
@@ -548,7 +559,8 @@ def write_corpus(out_dir: Path, items: list[Item], rejected: list[dict[str, obje
                         f"{HELDOUT_FRACTION}, topped up by the lowest keys to {HELDOUT_MIN} (or half the photos)",
         "photo_rule": {"analysis_side": ANALYSIS_SIDE, "smooth_step": SMOOTH_STEP, "flat_step": FLAT_STEP,
                        "edge_step": EDGE_STEP, "noise_step": NOISE_STEP, "min_pixels": MIN_PIXELS,
-                       "min_noise": MIN_NOISE, "min_texture": MIN_TEXTURE, "max_edges": MAX_EDGES},
+                       "min_noise": MIN_NOISE, "min_texture": MIN_TEXTURE, "max_edges": MAX_EDGES,
+                       "scene_min_texture": SCENE_MIN_TEXTURE, "scene_max_backdrop": SCENE_MAX_BACKDROP},
         "files": sorted(entries, key=lambda e: e["file"]),
     }
     path = out_dir / "manifest.json"
