@@ -37,7 +37,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "old+one-target": dict(OLD, targets="one"),
     "old+bf16": dict(OLD, amp="bf16"),
     "default": {},
-    "default+one-target": {"targets": "one"},
+    "default+both-targets": {"targets": "both"},
     "default+bf16": {"amp": "bf16"},
     "default+iters15": {"loss.n_iters": 15},
     "default+compile": {"compile": True},

@@ -24,7 +24,7 @@ RECIPE = ["--batch-size", "8", "--grid-max", "20", "--lr", "3e-4", "--val-every"
 VARIANTS = {
     "old": ["--percentile-samples", "0", "--targets", "both", "--grad-checkpointing", "on", "--amp", "off"],
     "default": [],
-    "one-target": ["--targets", "one"],
+    "both-targets": ["--targets", "both"],
     "bf16": ["--amp", "bf16"],
     "samples2": ["--percentile-samples", "2"],
     "samples8": ["--percentile-samples", "8"],

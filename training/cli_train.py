@@ -96,7 +96,8 @@ def add_train_parser(subparsers: Any) -> None:
                    help="wall-clock budget (600, 90s, 10m, 2h): the step count and schedule are fitted to it; "
                    "--steps caps it")
     p.add_argument("--targets", dest=_dest("targets"), choices=TARGET_MODES, default=None,
-                   help="explained classes per image and step: both (top-1 and second; default) or one of them")
+                   help="explained classes per image and step: one of top-1 and second, drawn per image (default), "
+                   "or both (the paper)")
     p.add_argument("--amp", dest=_dest("amp"), choices=AMP_MODES, default=None, nargs="?", const="bf16",
                    help="bf16 autocast of the target: auto (CUDA only; default), bf16 (CUDA, or a CPU with "
                    "native bf16), off")

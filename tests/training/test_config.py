@@ -28,7 +28,7 @@ def test_defaults_are_the_published_ones() -> None:
     assert (c.lr, c.weight_decay, c.batch_size, c.grad_clip) == (3e-4, 1e-3, 32, 1.0)
     assert (c.warmup_frac, c.warmup_start_div, c.final_div) == (0.06, 25.0, 1e4)
     assert c.amp == "auto" and c.grad_checkpointing == "auto"  # bf16 on CUDA; checkpointing when memory needs it
-    assert c.loss.percentile_samples == 4 and c.targets == "both" and c.threads == 0 and c.max_time is None
+    assert c.loss.percentile_samples == 4 and c.targets == "one" and c.threads == 0 and c.max_time is None
 
 
 def test_file_then_flags_precedence(tmp_path: Path) -> None:
