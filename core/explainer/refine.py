@@ -44,7 +44,7 @@ class RefineStep:
 
 # Chosen by benchmarks/refine_cost.py (cost against a forward pass, and both curves on the samples).
 REFINE_PERCENTILE_SAMPLES = 4
-REFINE_AMP = "auto"
+REFINE_AMP = "off"  # bf16 was slower here and refined less (benchmarks/refine_cost.py)
 
 
 @dataclass
