@@ -57,7 +57,7 @@ def bare_loop(model, images: list[Path], method: str, opts: dict) -> None:
     for p in images:
         prep = prepare(model, load_image(p))
         top = top_predictions(model, prep.x, 1)[0]
-        explain(model, prep.x, method, top.index, protocol="aha", **opts)
+        explain(model, prep.x, method, top.index, **opts).curves("aha")
 
 
 class _Timed:

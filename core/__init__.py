@@ -1,12 +1,23 @@
-"""L2R Inspector core library (import name ``l2r_core``): torch and numpy only, no Qt."""
-from .errors import Cancelled, ImageLoadError, L2RError, ModelLoadError
+"""L2R Inspector core library (import name ``l2r_core``): torch and numpy only, no Qt.
+
+The notebook API::
+
+    model = l2r_core.wrap(net, input_size=224, mean=0.5, std=0.5)   # or l2r_core.load_model(spec, ...)
+    exp = l2r_core.explain(model, "cat.jpg", method="gradcam")
+    exp.map, exp.target, exp.probabilities, exp.curves("aha").deletion_auc, exp.overlay()
+"""
+from .errors import Cancelled, ConfigError, ImageLoadError, L2RError, ModelLoadError
 from .images import load_image
 from .models import ModelAdapter, Preprocessing, load_model
+from .models.card import ModelCard, read_card, write_card
+from .models.module_adapter import wrap
+from .pipeline import Explanation, explain
 from .progress import CancelToken, Progress
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Cancelled", "CancelToken", "ImageLoadError", "L2RError", "ModelAdapter", "ModelLoadError",
-    "Preprocessing", "Progress", "load_image", "load_model",
+    "Cancelled", "CancelToken", "ConfigError", "Explanation", "ImageLoadError", "L2RError", "ModelAdapter",
+    "ModelCard", "ModelLoadError", "Preprocessing", "Progress", "explain", "load_image", "load_model",
+    "read_card", "wrap", "write_card",
 ]

@@ -1,20 +1,42 @@
-"""Heatmap overlays as PIL images, without Qt or matplotlib (CLI, export, reports)."""
+"""Heatmaps for people: the one display normalisation, the one list of colour maps, and overlays
+as PIL images (the desktop app, the CLI, the batch export and reports all draw with these)."""
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image
 
-# Anchor colours of perceptually ordered maps; interpolated to 256 entries.
+# 17 evenly spaced samples of each perceptual map (matplotlib's, CC0; turbo: Google, Apache-2.0),
+# interpolated to 256 entries.
 _ANCHORS = {
-    "inferno": [(0, 0, 4), (40, 11, 84), (101, 21, 110), (159, 42, 99), (212, 72, 66), (245, 125, 21),
-                (250, 193, 39), (252, 255, 164)],
-    "viridis": [(68, 1, 84), (70, 50, 126), (54, 92, 141), (39, 127, 142), (31, 161, 135), (74, 193, 109),
-                (160, 218, 57), (253, 231, 37)],
+    "inferno": [(0, 0, 4), (11, 7, 36), (33, 12, 74), (61, 9, 101), (87, 16, 110), (113, 25, 110), (138, 34, 106),
+                (163, 44, 97), (188, 55, 84), (208, 69, 69), (227, 89, 51), (241, 113, 31), (249, 140, 10),
+                (252, 170, 15), (249, 201, 50), (242, 232, 101), (252, 255, 164)],
+    "viridis": [(68, 1, 84), (72, 24, 106), (71, 45, 123), (66, 64, 134), (59, 82, 139), (51, 99, 141), (44, 114, 142),
+                (38, 130, 142), (33, 145, 140), (31, 159, 136), (39, 173, 129), (61, 188, 116), (92, 200, 99),
+                (129, 211, 77), (170, 220, 50), (213, 226, 26), (253, 231, 37)],
+    "magma": [(0, 0, 4), (10, 8, 34), (29, 17, 71), (54, 16, 107), (81, 18, 124), (106, 28, 129), (131, 38, 129),
+              (156, 46, 127), (183, 55, 121), (207, 64, 112), (229, 80, 100), (244, 105, 92), (251, 135, 97),
+              (254, 165, 113), (254, 194, 135), (253, 224, 161), (252, 253, 191)],
+    "plasma": [(13, 8, 135), (49, 5, 151), (76, 2, 161), (102, 0, 167), (126, 3, 168), (149, 17, 161), (170, 35, 149),
+               (188, 53, 135), (204, 71, 120), (217, 88, 106), (229, 107, 93), (240, 127, 79), (248, 148, 65),
+               (253, 171, 51), (253, 195, 40), (249, 221, 37), (240, 249, 33)],
+    "turbo": [(48, 18, 59), (64, 64, 162), (70, 107, 227), (66, 148, 255), (40, 188, 235), (24, 221, 194),
+              (50, 242, 152), (109, 254, 98), (164, 252, 60), (203, 237, 52), (236, 209, 58), (253, 174, 53),
+              (251, 129, 34), (236, 83, 15), (210, 49, 5), (172, 23, 1), (122, 4, 3)],
+    "cividis": [(0, 32, 77), (0, 44, 105), (6, 54, 110), (45, 66, 108), (65, 77, 107), (82, 89, 108), (97, 100, 111),
+                (111, 112, 115), (125, 124, 120), (139, 135, 121), (155, 148, 119), (172, 161, 116), (188, 175, 111),
+                (206, 188, 104), (224, 203, 94), (242, 218, 80), (255, 234, 70)],
+    "gray": [(0, 0, 0), (255, 255, 255)],
     "jet": [(0, 0, 128), (0, 0, 255), (0, 128, 255), (0, 255, 255), (128, 255, 128), (255, 255, 0),
             (255, 128, 0), (255, 0, 0), (128, 0, 0)],
-    "gray": [(0, 0, 0), (255, 255, 255)],
 }
 COLORMAPS = tuple(_ANCHORS)
+
+# Each map is scaled between its own 1st and 99th percentiles, so maps of any method share a scale.
+LOW_PERCENTILE = 1.0
+HIGH_PERCENTILE = 99.0
+NORMALISATION_LABEL = (f"Colour scale shared by all maps: each map is scaled to [0, 1] between its own "
+                       f"{LOW_PERCENTILE:g}st and {HIGH_PERCENTILE:g}th percentiles (values outside are clipped).")
 
 
 def colormap_lut(name: str = "inferno") -> np.ndarray:
@@ -25,13 +47,20 @@ def colormap_lut(name: str = "inferno") -> np.ndarray:
     return np.stack([np.interp(t, pos, anchors[:, c]) for c in range(3)], 1).round().astype(np.uint8)
 
 
-def normalize_map(m: np.ndarray, low_pct: float = 1.0, high_pct: float = 99.0) -> np.ndarray:
-    """Scale a raw map to [0,1] by its own percentile range (robust to a few extreme pixels)."""
-    m = np.nan_to_num(np.asarray(m, dtype=np.float64))
-    lo, hi = np.percentile(m, [low_pct, high_pct])
-    if hi <= lo:
-        return np.zeros_like(m)
-    return np.clip((m - lo) / (hi - lo), 0, 1)
+def normalize_map(raw: np.ndarray, low: float = LOW_PERCENTILE, high: float = HIGH_PERCENTILE) -> np.ndarray:
+    """Scale a map to [0, 1] by its own percentile range. Non-finite pixels are ignored (and come
+    out as 0); a map flat at those percentiles (one bright pixel) falls back to its min-max range."""
+    m = np.asarray(raw, dtype=np.float32)
+    finite = m[np.isfinite(m)]
+    if finite.size == 0:
+        return np.zeros(m.shape, dtype=np.float32)
+    lo, hi = np.percentile(finite, [low, high])
+    if not hi > lo:
+        lo, hi = float(finite.min()), float(finite.max())
+    if not hi > lo:
+        return np.zeros(m.shape, dtype=np.float32)
+    out = (np.nan_to_num(m, nan=lo, posinf=hi, neginf=lo) - lo) / (hi - lo)
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
 def colorize(m: np.ndarray, cmap: str = "inferno") -> Image.Image:
@@ -40,8 +69,15 @@ def colorize(m: np.ndarray, cmap: str = "inferno") -> Image.Image:
 
 
 def overlay(image: Image.Image, m: np.ndarray, alpha: float = 0.5, cmap: str = "inferno") -> Image.Image:
-    """Colour-mapped map blended over the (geometry-applied) image of the same size."""
+    """Colour-mapped map blended over the (geometry-applied) image of the same size. Where the map
+    is NaN (parts of an original the model never saw) the image shows unblended."""
+    m = np.asarray(m, dtype=np.float32)
     heat = colorize(m, cmap)
     if heat.size != image.size:
         heat = heat.resize(image.size, Image.Resampling.BILINEAR)
-    return Image.blend(image.convert("RGB"), heat, alpha)
+    blended = Image.blend(image.convert("RGB"), heat, alpha)
+    unseen = ~np.isfinite(m)
+    if unseen.any():
+        mask = Image.fromarray((unseen * 255).astype(np.uint8)).resize(image.size, Image.Resampling.NEAREST)
+        blended.paste(image.convert("RGB"), mask=mask)
+    return blended

@@ -14,13 +14,13 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
-from l2r_core.attribution.registry import attribute, get_method
+from l2r_core.attribution.registry import get_method
 from l2r_core.errors import ConfigError, ModelLoadError
 from l2r_core.images import load_image
-from l2r_core.metrics.hard import CurveResult, deletion_insertion, perturbed_at
-from l2r_core.metrics.protocols import Protocol, get_protocol
+from l2r_core.metrics.hard import Curves, perturbed_at
+from l2r_core.metrics.protocols import Protocol
 from l2r_core.models.adapter import ModelAdapter
-from l2r_core.pipeline import prepare, top_predictions
+from l2r_core.pipeline import attribution_map, input_picture, map_curves, prepare, top_predictions
 from l2r_core.progress import Progress
 
 from .viewmodels.state import REFINED, ImageState, MethodResult
@@ -147,38 +147,23 @@ class MapStage:
 @dataclass
 class CurveStage:
     key: str
-    curves: CurveResult
+    curves: Curves
 
 
 def display_array(model: ModelAdapter, x: torch.Tensor) -> np.ndarray:
     """Normalised (1,C,H,W) -> (H,W,3) uint8 as the model sees it (grey models shown grey)."""
-    img = model.preprocessing.denormalize(x[0].detach().float().cpu())
-    if img.shape[0] == 1:
-        img = img.expand(3, -1, -1)
-    return (img.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+    return np.asarray(input_picture(model, x))
 
 
 def compute_map(model: ModelAdapter, explainer: Any, method: str, x: torch.Tensor, target: int,
                 progress: Progress, **options: Any) -> np.ndarray:
-    """One method's raw (H,W) map. ``l2r`` runs the loaded explainer (one forward pass)."""
-    info = None
-    try:
-        info = get_method(method)
-    except ConfigError:
-        if method != L2R:
-            raise
-    needs_explainer = method == L2R or (info is not None and info.needs_explainer)
-    if needs_explainer and explainer is None:
-        raise ConfigError(f"{method} needs a trained explainer for {model.name}. Load one with "
-                          f"Model > Load explainer..., or pick another method.")
-    if method == L2R and info is None:
-        with torch.no_grad():
-            maps, _ = explainer.explain(x, torch.tensor([target], device=x.device))
-    elif needs_explainer:
-        maps = attribute(method, model, x, [target], progress=progress, explainer=explainer, **options)
-    else:
-        maps = attribute(method, model, x, [target], progress=progress, **options)
-    return maps[0].detach().float().cpu().numpy()
+    """One method's raw (H,W) map, through the same path as the CLI and the export."""
+    if get_method(method).needs_explainer:
+        if explainer is None:
+            raise ConfigError(f"{method} needs a trained explainer for {model.name}. Load one with "
+                              f"Model > Load explainer..., or pick another method.")
+        options["explainer"] = explainer
+    return attribution_map(model, x, method, target, progress=progress, **options)
 
 
 class CheckOnly:
@@ -199,10 +184,8 @@ class CheckOnly:
 
 
 def curves_for(model: ModelAdapter, x: torch.Tensor, raw: np.ndarray, target: int,
-               protocol: str | Protocol, progress: Progress) -> CurveResult:
-    maps = torch.as_tensor(raw, dtype=torch.float32)[None].to(x.device)
-    return deletion_insertion(model, x, maps, [target], protocol=protocol, batch_limit=64,
-                              progress=CheckOnly(progress))
+               protocol: str | Protocol, progress: Progress) -> Curves:
+    return map_curves(model, x, raw, target, protocol, batch_limit=64, progress=CheckOnly(progress))
 
 
 def explain_job(loaded: LoadedModel, path: Path, methods: Sequence[tuple[str, str]], target: int | None,

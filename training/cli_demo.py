@@ -7,7 +7,6 @@ from pathlib import Path
 from l2r_core.atomic import atomic_save_png
 from l2r_core.images import list_images, load_image
 from l2r_core.pipeline import explain, prepare
-from l2r_core.render import overlay
 
 from .cli_common import load_from_args
 from .cli_evaluate import evaluate, print_table, summarize
@@ -34,8 +33,8 @@ def run_demo(args: argparse.Namespace) -> int:
     for path in images:
         prep = prepare(loaded.model, load_image(path))
         opts = {"explainer": loaded.explainer} if methods[0] == "l2r" else {}
-        exp = explain(loaded.model, prep.x, methods[0], protocol=None, **opts)
-        atomic_save_png(out / f"{path.stem}_{methods[0]}.png", overlay(prep.display, exp.map))
+        exp = explain(loaded.model, prep, methods[0], **opts)
+        atomic_save_png(out / f"{path.stem}_{methods[0]}.png", exp.overlay())
     rows = evaluate(loaded, images, methods, args.protocol)
     print_table(summarize(rows, methods), args.protocol)
     print(f"overlays written to {out}/")

@@ -65,11 +65,10 @@ def evaluate(loaded: Loaded, images: list[Path], methods: list[str], protocol: s
             continue
         for m in methods:
             start = time.perf_counter()
-            exp = explain(loaded.model, prep.x, m, protocol=protocol, **opts[m])
-            c = exp.curves
-            assert c is not None
+            exp = explain(loaded.model, prep, m, **opts[m])
+            c = exp.curves(protocol)
             row = {"image": str(path), "method": m, "target": exp.target,
-                   "deletion_auc": float(c.deletion_auc[0]), "insertion_auc": float(c.insertion_auc[0]),
+                   "deletion_auc": c.deletion_auc, "insertion_auc": c.insertion_auc,
                    "explain_seconds": exp.seconds, "seconds": time.perf_counter() - start,
                    "protocol": protocol, "status": "ok", "warnings": list(c.warnings),
                    "explainer": fingerprint if m.startswith("l2r") else None}

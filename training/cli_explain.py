@@ -24,8 +24,6 @@ def add_explain_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    from l2r_core.render import overlay
-
     loaded = load_from_args(args, need_explainer=args.method.startswith("l2r"))
     opts = method_options(args.method, loaded, args.refine_steps)
     out = Path(args.out)
@@ -33,9 +31,9 @@ def run_explain(args: argparse.Namespace) -> int:
     for path in args.images:
         prep = prepare(loaded.model, load_image(path))
         top = top_predictions(loaded.model, prep.x, 1)[0]
-        exp = explain(loaded.model, prep.x, args.method, args.target, protocol=None, **opts)
+        exp = explain(loaded.model, prep, args.method, args.target, **opts)
         stem = Path(path).stem
         atomic_save_npy(out / f"{stem}.npy", exp.map.astype(np.float32))
-        atomic_save_png(out / f"{stem}.png", overlay(prep.display, exp.map))
+        atomic_save_png(out / f"{stem}.png", exp.overlay())
         print(f"{path}: {top.name} ({top.probability:.2f}) -> {out / (stem + '.npy')} [{exp.seconds:.2f}s]")
     return 0

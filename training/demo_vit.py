@@ -133,7 +133,7 @@ def train(cfg: TrainConfig, images: np.ndarray, labels: np.ndarray,
 
 
 def write_model(model: nn.Module, cfg: TrainConfig, out_dir: Path, record: dict[str, Any]) -> None:
-    """model.safetensors + config.json (architecture, model_args, labels, preprocessing, record)."""
+    """model.safetensors + config.json (architecture, model_args and the model card's keys, record)."""
     from safetensors.torch import save_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -142,9 +142,8 @@ def write_model(model: nn.Module, cfg: TrainConfig, out_dir: Path, record: dict[
     config = {
         "architecture": ARCH,
         "model_args": cfg.model_args(),
-        "label_names": list(CLASS_NAMES),
-        "preprocessing": {"input_size": [28, 28], "resize_short": None, "mean": [MEAN] * 3,
-                          "std": [STD] * 3, "interpolation": "bilinear", "grayscale": True},
+        "input_size": [28, 28], "resize": "squash", "mean": [MEAN], "std": [STD], "interpolation": "bilinear",
+        "class_names": list(CLASS_NAMES),
         "dataset": "Fashion-MNIST (Zalando SE, MIT licence), Debian package dataset-fashion-mnist",
         "training": {"config": asdict(cfg), **record},
     }

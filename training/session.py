@@ -99,8 +99,7 @@ def _resize_preprocessing(model: ModelAdapter, size: int | None) -> None:
     pre = model.preprocessing
     if size is None or tuple(pre.input_size) == (size, size):
         return
-    short = None if pre.resize_short is None else int(round(size * pre.resize_short / pre.input_size[0]))
-    model.preprocessing = dataclasses.replace(pre, input_size=(size, size), resize_short=short)
+    model.preprocessing = dataclasses.replace(pre, input_size=(size, size))
 
 
 def training_threads(requested: int, local_world: int = 1) -> int:

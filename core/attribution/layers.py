@@ -90,6 +90,7 @@ def _global_pool_name(root: nn.Module) -> str | None:
 def find_target_layer(model: ModelAdapter, example: torch.Tensor, layer: str | None = None) -> TargetLayer:
     """The activation Grad-CAM reads for ``model`` on inputs shaped like ``example``."""
     root = model.module
+    layer = layer or model.cam_layer
     if root is None or is_scripted(model):
         kind = "TorchScript" if is_scripted(model) else model.kind
         raise ConfigError(f"{model.name}: Grad-CAM needs hooks inside a Python torch module, which a "

@@ -6,6 +6,7 @@ B target classes, and returning a float tensor (B,H,W) at the model's input reso
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
@@ -32,6 +33,12 @@ class MethodInfo:
     needs_hooks: bool = False  # reads inner layers (Grad-CAM): not possible on TorchScript
     defaults: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+
+    @property
+    def option_names(self) -> tuple[str, ...]:
+        """The keyword options the method takes (besides batch_limit and progress)."""
+        params = inspect.signature(self.fn).parameters.values()
+        return tuple(p.name for p in params if p.kind == p.KEYWORD_ONLY and p.name not in ("batch_limit", "progress"))
 
 
 _REGISTRY: dict[str, MethodInfo] = {}
@@ -95,6 +102,10 @@ def attribute(method: str, model: ModelAdapter, inputs: torch.Tensor, targets: t
     if isinstance(targets, int):
         targets = [targets] * inputs.shape[0]
     t = torch.as_tensor(targets, dtype=torch.long, device=inputs.device).reshape(-1)
+    unknown = [k for k in options if k not in info.option_names]
+    if unknown:
+        valid = ", ".join(info.option_names) or "none"
+        raise ConfigError(f"{info.display_name} has no option '{unknown[0]}'. Its options: {valid}.")
     opts = dict(info.defaults)
     opts.update(options)
     out = info.fn(model, inputs, t, batch_limit=batch_limit, progress=ensure_progress(progress), **opts)

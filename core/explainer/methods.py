@@ -18,7 +18,8 @@ from ..errors import Cancelled, ConfigError
 from ..models.adapter import ModelAdapter
 from ..progress import Progress
 from .explainer import Explainer
-from .refine import refine_map
+from ..metrics.soft import SoftLossConfig
+from .refine import RefineSettings, refine_map
 
 
 def _fused_explainer(model: ModelAdapter) -> Any:
@@ -65,7 +66,7 @@ def require_explainer(explainer: Any, model: ModelAdapter, method: str) -> Any:
                  description="Learned explainer trained to rank pixels for deletion/insertion: "
                              "one forward pass of the target plus a small decoder.")
 def l2r(model: ModelAdapter, inputs: torch.Tensor, targets: torch.Tensor, *, batch_limit: int,
-        progress: Progress, explainer: Any = None, **_: Any) -> torch.Tensor:
+        progress: Progress, explainer: Any = None) -> torch.Tensor:
     ex = require_explainer(explainer, model, "L2R")
     n, chunk = inputs.shape[0], max(1, int(batch_limit))
     total, out = math.ceil(n / chunk), []
@@ -98,8 +99,10 @@ class _Offset:
                  steps=10, lr=0.05, seed=0)
 def l2r_refine(model: ModelAdapter, inputs: torch.Tensor, targets: torch.Tensor, *, batch_limit: int,
                progress: Progress, explainer: Any = None, steps: int = 10, lr: float = 0.05,
-               seed: int = 0, **options: Any) -> torch.Tensor:
-    """Per image: the explainer's map, then ``steps`` refinement steps (``options`` go to refine)."""
+               seed: int = 0, config: SoftLossConfig | None = None,
+               settings: RefineSettings | None = None) -> torch.Tensor:
+    """Per image: the explainer's map, then ``steps`` refinement steps (``config`` and ``settings``
+    as in ``refine``)."""
     ex = require_explainer(explainer, model, "L2R + refinement")
     initial = l2r(model, inputs, targets, batch_limit=batch_limit, progress=_NoReport(progress), explainer=ex)
     n, steps = inputs.shape[0], int(steps)
@@ -107,7 +110,8 @@ def l2r_refine(model: ModelAdapter, inputs: torch.Tensor, targets: torch.Tensor,
     for i in range(n):
         sub = _Offset(progress, i * steps, n * steps)
         out.append(refine_map(model, inputs[i:i + 1], int(targets[i]), initial[i], steps=steps, lr=lr,
-                              seed=seed + i, progress=sub, batch_limit=batch_limit, **options))
+                              seed=seed + i, progress=sub, batch_limit=batch_limit,
+                              config=config, settings=settings))
     return torch.stack(out) if out else initial
 
 

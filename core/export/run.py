@@ -85,21 +85,23 @@ def _compute_item(model: ModelAdapter, prep: Any, top: Any, entry: ImageEntry, m
                   paths: ItemPaths, opts: dict[str, Any], options: ExportOptions, base: dict[str, Any],
                   progress: Progress) -> dict[str, Any]:
     start = time.perf_counter()
-    exp = explain(model, prep.x, method, top.index, protocol=options.protocol, batch_limit=options.batch_limit,
+    exp = explain(model, prep, method, top.index, batch_limit=options.batch_limit,
                   progress=_CancelOnly(progress), **opts)
+    c = exp.curves(options.protocol, batch_limit=options.batch_limit * 2, progress=_CancelOnly(progress)) \
+        if options.protocol else None
     total_s = time.perf_counter() - start
-    curves = exp.curves.row(0) if exp.curves is not None else None
+    curves = c.row() if c is not None else None
     write_npy(paths.path(paths.map_rel), exp.map, folder=paths.out)
     write_png(paths.path(paths.overlay_rel), overlay_image(prep.display, exp.map), folder=paths.out)
     data = {**base, "image": entry.rel, "method": method, "source": entry.signature, "status": "ok",
-            "protocol": exp.curves.protocol if exp.curves is not None else options.protocol,
+            "protocol": c.protocol if c is not None else options.protocol,
             "target_class": exp.target, "target_name": model.class_names[exp.target],
             "deletion_auc": curves["deletion_auc"] if curves else None,
             "insertion_auc": curves["insertion_auc"] if curves else None,
             "curves": curves, "seconds": exp.seconds, "metric_seconds": total_s - exp.seconds,
             "border_fraction": _finite_or_none(border_fraction(exp.map)),
             "map": paths.map_rel, "overlay": paths.overlay_rel, "curves_png": None,
-            "options": exp.options, "warnings": list(exp.curves.warnings) if exp.curves else []}
+            "options": exp.options, "warnings": list(c.warnings) if c is not None else []}
     if options.curves_png and curves is not None:
         write_png(paths.path(paths.curves_rel), curves_image(curves), folder=paths.out)
         data["curves_png"] = paths.curves_rel

@@ -16,6 +16,25 @@ from .references import gaussian_blur, make_reference
 
 
 @dataclass
+class Curves:
+    """One image's deletion and insertion curves at ``fractions`` and their areas."""
+
+    protocol: str
+    fractions: np.ndarray
+    deletion: np.ndarray
+    insertion: np.ndarray
+    deletion_auc: float
+    insertion_auc: float
+    target: int
+    warnings: list[str] = field(default_factory=list)
+
+    def row(self) -> dict[str, Any]:
+        return {"protocol": self.protocol, "target": self.target, "deletion_auc": self.deletion_auc,
+                "insertion_auc": self.insertion_auc, "fractions": self.fractions.tolist(),
+                "deletion": self.deletion.tolist(), "insertion": self.insertion.tolist()}
+
+
+@dataclass
 class CurveResult:
     """Per-image curves (B,S) at ``fractions`` (S,), their AUCs (B,), and the protocol's name."""
 
@@ -27,6 +46,12 @@ class CurveResult:
     insertion_auc: np.ndarray
     targets: np.ndarray
     warnings: list[str] = field(default_factory=list)
+
+    def image(self, i: int = 0) -> "Curves":
+        """One image's curves, with scalar AUCs."""
+        return Curves(self.protocol, self.fractions, self.deletion[i], self.insertion[i],
+                      float(self.deletion_auc[i]), float(self.insertion_auc[i]), int(self.targets[i]),
+                      list(self.warnings))
 
     def row(self, i: int) -> dict[str, Any]:
         return {

@@ -20,6 +20,7 @@ class ModelAdapter(ABC):
 
     kind: str = "abstract"
     supports_grad: bool = False
+    cam_layer: str | None = None  # the module Grad-CAM reads, when the automatic choice is not wanted
 
     def __init__(
         self,

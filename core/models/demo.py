@@ -20,7 +20,7 @@ from .weights import load_state_dict, tensor_fingerprint
 DEMO_CNN_ARCH = "tf_efficientnet_lite0"
 # Scored best on the sample photos: short side 256, centre crop 224, mean/std 0.5.
 DEMO_CNN_PREPROCESSING = Preprocessing(
-    input_size=(224, 224), resize_short=256, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), interpolation="bicubic"
+    input_size=(224, 224), resize="crop", crop_pct=0.875, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), interpolation="bicubic"
 )
 DEMO_NAMES = ("demo-cnn", "demo-vit")
 
@@ -84,8 +84,14 @@ def load_demo_vit() -> TimmAdapter:
                              f"python -m l2r_training.demo_vit")
     import json
 
+    from .card import read_hub_config
+    from .loading import apply_class_names
+
     cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    adapter = load_timm(cfg["architecture"], weights)
+    card = read_hub_config(folder / "config.json")
+    adapter = load_timm(cfg["architecture"], weights, card.model_args)
+    adapter.preprocessing = card.preprocessing(adapter.preprocessing)
+    apply_class_names(adapter, card.class_names, str(folder / "config.json"))
     adapter.name = "demo-vit"
     return adapter
 

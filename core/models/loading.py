@@ -2,12 +2,32 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
-from ..errors import ModelLoadError
+from ..errors import ConfigError, ModelLoadError
 from .adapter import ModelAdapter
-from .class_names import read_class_names
+from .card import ModelCard, card_beside, read_card
 from .preprocessing import Preprocessing
+
+# Keyword options of load_model and wrap that describe the model (the model card's keys).
+MODEL_OPTIONS = tuple(k for k in ModelCard.keys() if k != "model")
+
+
+def card_from_options(options: dict[str, Any], source: str = "options") -> ModelCard:
+    """Keyword options -> a validated card; an unknown name lists the valid ones."""
+    unknown = [k for k in options if k not in MODEL_OPTIONS]
+    if unknown:
+        raise ConfigError(f"{source}: unknown option '{unknown[0]}'. Valid options: {', '.join(MODEL_OPTIONS)}.")
+    return ModelCard.from_dict({k: v for k, v in options.items() if v is not None}, source)
+
+
+def apply_class_names(adapter: ModelAdapter, names: Sequence[str] | None, source: str) -> None:
+    if not names:
+        return
+    if len(names) != adapter.num_classes:
+        raise ConfigError(f"{source}: {len(names)} class names for a model with {adapter.num_classes} outputs. "
+                          f"Give one name per output, in the model's order.")
+    adapter.class_names = list(names)
 
 
 def load_model(
@@ -16,38 +36,54 @@ def load_model(
     preprocessing: Preprocessing | None = None,
     class_names: Sequence[str] | str | Path | None = None,
     device: str = "cpu",
+    *,
+    card: ModelCard | str | Path | None = None,
+    **options: Any,
 ) -> ModelAdapter:
     """``spec`` is ``demo-cnn``, ``demo-vit``, ``timm:<arch>`` (with ``weights``), or a
-    path to a TorchScript (.pt/.pth/.ts/.torchscript) or ONNX (.onnx) file."""
-    names = read_class_names(class_names) if isinstance(class_names, (str, Path)) else class_names
+    path to a TorchScript (.pt/.pth/.ts/.torchscript) or ONNX (.onnx) file.
+
+    ``options`` are the model card's keys (input_size, resize, crop_pct, mean, std, interpolation,
+    channels, model_args). They override ``card`` (a ModelCard or a card file), which overrides
+    the card beside the weights or model file (``<file>.json``), which overrides the model's defaults.
+    ``preprocessing`` replaces the preprocessing entirely."""
+    if class_names is not None:
+        options["class_names"] = [str(n) for n in class_names] if not isinstance(class_names, (str, Path)) \
+            else str(class_names)
+    settings = card_from_options(options)
+    if card is not None:
+        settings = settings.over(card if isinstance(card, ModelCard) else read_card(card))
     adapter: ModelAdapter
-    if spec == "demo-cnn":
-        from .demo import load_demo_cnn
+    if spec in ("demo-cnn", "demo-vit"):
+        from .demo import load_demo_cnn, load_demo_vit
 
-        adapter = load_demo_cnn()
-    elif spec == "demo-vit":
-        from .demo import load_demo_vit
-
-        adapter = load_demo_vit()
+        adapter = load_demo_cnn() if spec == "demo-cnn" else load_demo_vit()
+        adapter.preprocessing = settings.preprocessing(adapter.preprocessing)
     elif spec.startswith("timm:"):
         if weights is None:
             raise ModelLoadError(f"{spec}: needs a local weights file (--weights FILE.safetensors or .pth); "
                                  f"nothing is downloaded.")
         from .timm_adapter import load_timm
 
-        adapter = load_timm(spec[len("timm:"):], weights, preprocessing, names)
+        settings = settings.over(card_beside(weights))
+        adapter = load_timm(spec[len("timm:"):], weights, model_args=settings.model_args)
+        adapter.preprocessing = settings.preprocessing(adapter.preprocessing)
     else:
         path = Path(spec)
         if not path.exists():
             raise ModelLoadError(
                 f"{spec}: no such model file, and not a known model name. Use demo-cnn, demo-vit, "
                 f"timm:<architecture> with --weights, or a path to a .onnx or TorchScript file.")
+        settings = settings.over(card_beside(path))
         if path.suffix.lower() == ".onnx":
             from .onnx_explainer import load_onnx_model as load_onnx
 
-            adapter = load_onnx(path, preprocessing, names)
+            adapter = load_onnx(path, preprocessing, None, settings)
         else:
             from .torchscript_adapter import load_torchscript
 
-            adapter = load_torchscript(path, preprocessing, names)
+            adapter = load_torchscript(path, preprocessing, None, settings)
+    if preprocessing is not None:
+        adapter.preprocessing = preprocessing
+    apply_class_names(adapter, settings.class_names, "class names")
     return adapter.to(device)

@@ -9,6 +9,7 @@ import torch
 
 from ..errors import ModelLoadError
 from .adapter import ModelAdapter
+from .card import ModelCard
 from .class_names import default_class_names
 from .preprocessing import Preprocessing
 from .weights import file_fingerprint
@@ -39,7 +40,8 @@ def _static(dim: object) -> int | None:
 
 
 def load_onnx(path: str | Path, preprocessing: Preprocessing | None = None,
-              class_names: Sequence[str] | None = None) -> OnnxAdapter:
+              class_names: Sequence[str] | None = None, card: ModelCard | None = None) -> OnnxAdapter:
+    """``card`` settings apply over the preprocessing recorded in the file or read off its input shape."""
     import onnxruntime as ort
 
     p = Path(path)
@@ -66,7 +68,9 @@ def load_onnx(path: str | Path, preprocessing: Preprocessing | None = None,
         pre = Preprocessing.from_dict(json.loads(meta["preprocessing"]))
     if pre is None:
         h, w = _static(shape[2]) or 224, _static(shape[3]) or 224
-        pre = Preprocessing(input_size=(h, w), resize_short=round(min(h, w) / 0.875), grayscale=shape[1] == 1)
+        pre = Preprocessing(input_size=(h, w), grayscale=shape[1] == 1)
+    if card is not None:
+        pre = card.preprocessing(pre)
     h, w = pre.input_size
     try:
         out = session.run(None, {inputs[0].name: np.zeros((1, pre.channels, h, w), np.float32)})

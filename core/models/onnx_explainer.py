@@ -22,6 +22,7 @@ from ..errors import ConfigError, ModelLoadError
 from ..onnx_export.metadata import (IMAGE, KIND_EXPLAINER, KIND_FUSED, LOGITS, MAP, TARGET, OnnxExplainerMeta,
                                     is_l2r_file, parse_metadata)
 from .adapter import ModelAdapter
+from .card import ModelCard
 from .onnx_adapter import OnnxAdapter, load_onnx
 from .preprocessing import Preprocessing
 
@@ -256,12 +257,12 @@ def _refuse_explainer_only(path: Path) -> None:
 
 
 def load_onnx_model(path: str | Path, preprocessing: Preprocessing | None = None,
-                    class_names: Sequence[str] | None = None) -> OnnxAdapter:
+                    class_names: Sequence[str] | None = None, card: ModelCard | None = None) -> OnnxAdapter:
     """``load_onnx``, except that a fused export comes back as a ``FusedOnnxAdapter`` and an
     explainer-only export is refused with a hint. Drop-in for ``load_onnx`` in ``load_model``."""
     p = Path(path)
     try:
-        adapter = load_onnx(p, preprocessing, class_names)
+        adapter = load_onnx(p, preprocessing, class_names, card)
     except ModelLoadError:
         _refuse_explainer_only(p)
         raise

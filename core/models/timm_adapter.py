@@ -1,19 +1,20 @@
 """timm architectures with local weights."""
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 from torch import nn
 
-from ..errors import ModelLoadError
 from .adapter import ModelAdapter
 from .class_names import default_class_names
 from .preprocessing import Preprocessing
+from .timm_arch import build_timm_model, check_architecture, infer_model_args
 from .weights import load_state_dict, tensor_fingerprint
+
+# Re-exported: callers (demo.py, tests) import these from here.
+__all__ = ["TimmAdapter", "build_timm_model", "check_architecture", "infer_model_args", "load_timm"]
 
 
 class TimmAdapter(ModelAdapter):
@@ -65,116 +66,19 @@ class TimmAdapter(ModelAdapter):
         return d
 
 
-def _classifier_key(model: nn.Module) -> str | None:
-    name = getattr(model, "pretrained_cfg", {}).get("classifier")
-    if isinstance(name, (list, tuple)):
-        name = name[0]
-    return f"{name}.weight" if name else None
-
-
-def infer_model_args(arch: str, state: dict[str, torch.Tensor]) -> dict[str, Any]:
-    """num_classes, in_chans and (for ViTs) img_size/patch_size read off the weights' shapes."""
-    import timm
-
-    probe = timm.create_model(arch, pretrained=False, num_classes=10)
-    args: dict[str, Any] = {}
-    key = _classifier_key(probe)
-    if key and key in state and state[key].ndim >= 1:
-        args["num_classes"] = int(state[key].shape[0])
-    first = getattr(probe, "pretrained_cfg", {}).get("first_conv")
-    if isinstance(first, str) and f"{first}.weight" in state and state[f"{first}.weight"].ndim == 4:
-        args["in_chans"] = int(state[f"{first}.weight"].shape[1])
-    if hasattr(probe, "patch_embed") and "patch_embed.proj.weight" in state and "pos_embed" in state:
-        patch = int(state["patch_embed.proj.weight"].shape[-1])
-        prefix = int(getattr(probe, "num_prefix_tokens", 1))
-        if getattr(probe, "no_embed_class", False):
-            prefix = 0
-        tokens = int(state["pos_embed"].shape[1]) - prefix
-        grid = int(math.isqrt(max(tokens, 0)))
-        if grid * grid == tokens and grid > 0:
-            args["patch_size"] = patch
-            args["img_size"] = grid * patch
-    return args
-
-
-def _read_sidecar(weights: Path) -> dict[str, Any]:
-    """timm/HF-style config.json next to the weights, or <weights>.json."""
-    for cand in (weights.with_suffix(".json"), weights.parent / "config.json"):
-        if cand.is_file():
-            try:
-                data = json.loads(cand.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
-                raise ModelLoadError(f"{cand}: invalid JSON ({exc}). Fix or remove the file.") from None
-            return data if isinstance(data, dict) else {}
-    return {}
-
-
-def check_architecture(arch: str, source: str) -> None:
-    import timm
-
-    if not timm.is_model(arch):
-        close = [m for m in timm.list_models() if arch.split("_")[0] in m][:5]
-        hint = f" Similar names: {', '.join(close)}." if close else ""
-        raise ModelLoadError(f"{source}: unknown timm architecture '{arch}'.{hint} Check the name with timm.list_models().")
-
-
-def build_timm_model(arch: str, state: dict[str, torch.Tensor], source: str, args: dict[str, Any]) -> nn.Module:
-    import timm
-
-    check_architecture(arch, source)
-    try:
-        model = timm.create_model(arch, pretrained=False, **args)
-    except (TypeError, ValueError, AssertionError, RuntimeError) as exc:
-        raise ModelLoadError(
-            f"{source}: these weights do not match timm architecture '{arch}' (building it with "
-            f"{args} failed: {str(exc).splitlines()[0][:120]}). Pick the architecture the weights were trained with."
-        ) from None
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
-    if missing or unexpected or wrong:
-        parts = []
-        if wrong:
-            parts.append("shape differs: " + ", ".join(
-                f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}" for k in wrong[:3]))
-        if missing:
-            parts.append("missing: " + ", ".join(missing[:5]))
-        if unexpected:
-            parts.append("unexpected: " + ", ".join(unexpected[:5]))
-        raise ModelLoadError(
-            f"{source}: these weights do not match timm architecture '{arch}' ({'; '.join(parts)}). "
-            f"Pick the architecture the weights were trained with."
-        )
-    model.load_state_dict(state)
-    return model
-
-
-def load_timm(
-    arch: str,
-    weights: str | Path,
-    preprocessing: Preprocessing | None = None,
-    class_names: Sequence[str] | None = None,
-    model_args: dict[str, Any] | None = None,
-) -> TimmAdapter:
-    """A timm architecture with a local weights file; classes and sizes come from the weights."""
+def load_timm(arch: str, weights: str | Path, model_args: dict[str, Any] | None = None) -> TimmAdapter:
+    """A timm architecture with a local weights file. Every architecture argument the weights
+    determine is read off them; ``model_args`` (the user's) win over those. Preprocessing is
+    timm's default for the architecture at the weights' input size (a model card adjusts it)."""
     wpath = Path(weights)
     check_architecture(arch, str(wpath))
     state = load_state_dict(wpath)
-    sidecar = _read_sidecar(wpath)
-    args = infer_model_args(arch, state)
-    args.update(sidecar.get("model_args", {}))
-    args.update(model_args or {})
-    model = build_timm_model(arch, state, str(wpath), args)
-    if preprocessing is None:
-        if "preprocessing" in sidecar:
-            preprocessing = Preprocessing.from_dict(sidecar["preprocessing"])
-        else:
-            preprocessing = Preprocessing.from_timm(dict(model.pretrained_cfg, **_data_overrides(model, args)))
-    names = list(class_names or sidecar.get("label_names") or sidecar.get("class_names") or [])
-    n = int(getattr(model, "num_classes", len(names)) or len(names))
-    if len(names) != n:
-        names = default_class_names(n)
+    inferred = infer_model_args(arch, state)
+    given = dict(model_args or {})
+    args = dict(inferred, **given)
+    model = build_timm_model(arch, state, str(wpath), args, inferred=[k for k in inferred if k not in given])
+    preprocessing = Preprocessing.from_timm(dict(model.pretrained_cfg, **_data_overrides(model, args)))
+    names = default_class_names(int(getattr(model, "num_classes", 0) or 0))
     return TimmAdapter(model, arch, preprocessing, names, tensor_fingerprint(state), str(wpath), args)
 
 

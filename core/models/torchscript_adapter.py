@@ -9,6 +9,7 @@ import torch
 
 from ..errors import ModelLoadError
 from .adapter import ModelAdapter
+from .card import ModelCard
 from .class_names import default_class_names
 from .preprocessing import Preprocessing
 from .weights import file_fingerprint
@@ -40,7 +41,7 @@ class TorchScriptAdapter(ModelAdapter):
 
 
 def load_torchscript(path: str | Path, preprocessing: Preprocessing | None = None,
-                     class_names: Sequence[str] | None = None) -> TorchScriptAdapter:
+                     class_names: Sequence[str] | None = None, card: ModelCard | None = None) -> TorchScriptAdapter:
     p = Path(path)
     if not p.is_file():
         raise ModelLoadError(f"{p}: TorchScript file not found. Check the path.")
@@ -54,6 +55,8 @@ def load_torchscript(path: str | Path, preprocessing: Preprocessing | None = Non
             f"Export it with torch.jit.script(model).save(path) or torch.jit.trace."
         ) from None
     pre = preprocessing or Preprocessing()
+    if card is not None:
+        pre = card.preprocessing(pre)
     h, w = pre.input_size
     try:
         with torch.no_grad():

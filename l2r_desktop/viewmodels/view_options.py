@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
+from l2r_core.render import COLORMAPS
+
 from ..settings import AppSettings
 
-COLORMAPS = ("inferno", "viridis", "magma", "plasma", "turbo", "cividis", "CET-L1")
 
 
 class ViewOptionsViewModel(QObject):

@@ -19,7 +19,7 @@ HOVER_PIXELS = 12  # how close (in screen pixels) the pointer must be to a curve
 
 
 def legend_text(result: MethodResult, kind: str) -> str:
-    auc = getattr(result.curves, f"{kind}_auc")[0] if result.curves is not None else float("nan")
+    auc = getattr(result.curves, f"{kind}_auc") if result.curves is not None else float("nan")
     return f"{result.title}: AUC {auc:.3f}"
 
 
@@ -60,7 +60,7 @@ class CurvesView(QWidget):
         self.legends: dict[str, pg.LegendItem] = {}
         self.items: dict[str, dict[str, pg.PlotDataItem]] = {k: {} for k in KINDS}
         self._results: dict[str, MethodResult] = {}
-        self._shown: dict[tuple[str, str], object] = {}  # the CurveResult each item shows
+        self._shown: dict[tuple[str, str], object] = {}  # the Curves each item shows
         self.preview = QLabel("Hover a curve\npoint to see the\nimage the model\nsaw at that step.")
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview.setFixedSize(128, 128)
@@ -139,7 +139,7 @@ class CurvesView(QWidget):
         for i, r in enumerate(shown):
             assert r.curves is not None
             for kind in KINDS:
-                y = getattr(r.curves, kind)[0]
+                y = getattr(r.curves, kind)
                 item = self.items[kind].get(r.key)
                 if item is None:
                     color = PALETTE[i % len(PALETTE)]
@@ -196,6 +196,6 @@ class CurvesView(QWidget):
         if r is None or r.curves is None:
             return ""
         frac = float(r.curves.fractions[step])
-        score = float(getattr(r.curves, kind)[0][step])
+        score = float(getattr(r.curves, kind)[step])
         verb = "removed" if kind == "deletion" else "revealed"
         return f"{r.title}, {kind}: {frac:.0%} of pixels {verb}, score {score:.3f}"

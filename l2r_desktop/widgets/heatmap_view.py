@@ -8,8 +8,15 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from ..viewmodels.state import NORMALISATION_LABEL, ImageState, MethodResult
+from l2r_core.render import NORMALISATION_LABEL, colormap_lut
 
+from ..viewmodels.state import ImageState, MethodResult
+
+
+
+def _colormap(name: str) -> pg.ColorMap:
+    """The same lookup table the exported PNGs use, so screen and file agree."""
+    return pg.ColorMap(np.linspace(0.0, 1.0, 256), colormap_lut(name), name=name)
 
 class _Panel:
     """One method's view: title, picture, overlay."""
@@ -95,7 +102,7 @@ class HeatmapView(QWidget):
     def set_colormap(self, name: str) -> None:
         self._cmap_name = name
         if self._colorbar is not None:
-            self._colorbar.setColorMap(pg.colormap.get(name))
+            self._colorbar.setColorMap(_colormap(name))
 
     def set_opacity(self, value: float) -> None:
         self._opacity = float(value)
@@ -158,7 +165,7 @@ class HeatmapView(QWidget):
                 p.view.setYLink(self._panels[0].view)
             self._panels.append(p)
         if self._colorbar is None:
-            self._colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=pg.colormap.get(self._cmap_name),
+            self._colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=_colormap(self._cmap_name),
                                              interactive=False, width=14, label="importance, normalised 0-1")
         self._colorbar.setImageItem([p.overlay for p in self._panels])
         self._layout.addItem(self._colorbar, row=1, col=n)

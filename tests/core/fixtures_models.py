@@ -22,7 +22,7 @@ class ModuleAdapter(ModelAdapter):
     supports_grad = True
 
     def __init__(self, module: nn.Module, input_size: tuple[int, int], num_classes: int, channels: int = 3) -> None:
-        pre = Preprocessing(input_size=input_size, resize_short=None, grayscale=channels == 1)
+        pre = Preprocessing(input_size=input_size, resize="squash", grayscale=channels == 1)
         super().__init__("test:module", pre, [f"class {i}" for i in range(num_classes)], "test")
         self._module = module.eval()
         for p in self._module.parameters():
@@ -42,7 +42,7 @@ def timm_adapter(arch: str, size: int | tuple[int, int] = 32, num_classes: int =
 
     hw = (size, size) if isinstance(size, int) else tuple(size)
     model = timm.create_model(arch, pretrained=False, num_classes=num_classes, **kwargs)
-    pre = Preprocessing(input_size=hw, resize_short=None)  # type: ignore[arg-type]
+    pre = Preprocessing(input_size=hw, resize="squash")  # type: ignore[arg-type]
     return TimmAdapter(model, arch, pre, [f"class {i}" for i in range(num_classes)], "test", "", kwargs)
 
 

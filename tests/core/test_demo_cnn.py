@@ -30,7 +30,7 @@ def test_timm_layout_equals_original_layout_on_random_input(demo) -> None:  # ty
 def test_demo_identity_and_preprocessing(demo) -> None:  # type: ignore[no-untyped-def]
     assert demo.name == "demo-cnn" and demo.num_classes == 1000
     assert demo.class_names[281] == "tabby"
-    assert DEMO_CNN_PREPROCESSING.resize_short == 256 and DEMO_CNN_PREPROCESSING.input_size == (224, 224)
+    assert (DEMO_CNN_PREPROCESSING.resize, DEMO_CNN_PREPROCESSING.crop_pct) == ("crop", 0.875) and DEMO_CNN_PREPROCESSING.input_size == (224, 224)
     assert DEMO_CNN_PREPROCESSING.mean == (0.5, 0.5, 0.5)
     assert len(demo.fingerprint) == 16
     assert load_model("demo-cnn").fingerprint == demo.fingerprint

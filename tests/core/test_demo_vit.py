@@ -32,10 +32,10 @@ def test_demo_vit_loads_with_config(adapter) -> None:
     cfg = json.loads(resource_path("demo_vit", "config.json").read_text(encoding="utf-8"))
     assert adapter.name == "demo-vit"
     assert adapter.num_classes == 10
-    assert list(adapter.class_names) == list(fm.CLASS_NAMES) == cfg["label_names"]
+    assert list(adapter.class_names) == list(fm.CLASS_NAMES) == cfg["class_names"]
     pre = adapter.preprocessing
     assert pre.grayscale and pre.channels == 1
-    assert tuple(pre.input_size) == (28, 28) and pre.resize_short is None
+    assert tuple(pre.input_size) == (28, 28) and pre.resize == "squash"
     assert pre.mean[0] == pytest.approx(0.2860) and pre.std[0] == pytest.approx(0.3530)
     # small enough to ship in the wheel
     assert resource_path("demo_vit", "model.safetensors").stat().st_size < 3 * 1024 * 1024

@@ -18,7 +18,7 @@ SIDE = 32
 
 
 def save_tiny_model(folder: Path, seed: int = 0) -> Path:
-    """resnet10t, random weights, 5 classes, 32 px input (sidecar JSON sets the preprocessing)."""
+    """resnet10t, random weights, 5 classes, 32 px input (its model card sets the preprocessing)."""
     import timm
     import torch
     from safetensors.torch import save_file
@@ -29,7 +29,7 @@ def save_tiny_model(folder: Path, seed: int = 0) -> Path:
     weights = folder / "tiny.safetensors"
     save_file({k: v.contiguous() for k, v in m.state_dict().items()}, weights)
     weights.with_suffix(".json").write_text(json.dumps(
-        {"preprocessing": {"input_size": [SIDE, SIDE], "resize_short": SIDE + 4, "interpolation": "bilinear"}}))
+        {"input_size": SIDE, "crop_pct": SIDE / (SIDE + 4), "interpolation": "bilinear"}))
     return weights
 
 

@@ -28,15 +28,15 @@ TOL = 1e-4
 
 
 def make_tiny_model(folder: Path, seed: int = 0, size: int = SIZE) -> Path:
-    """resnet10t with random weights as safetensors + sidecar (preprocessing, class names)."""
+    """resnet10t with random weights as safetensors + model card (preprocessing, class names)."""
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     net = timm.create_model("resnet10t", pretrained=False, num_classes=len(NAMES))
     weights = folder / "model.safetensors"
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(weights))
-    sidecar = {"preprocessing": {"input_size": [size, size], "resize_short": None, "mean": [0.5] * 3,
-                                 "std": [0.25] * 3, "interpolation": "bilinear"}, "label_names": NAMES}
-    (folder / "model.json").write_text(json.dumps(sidecar), encoding="utf-8")
+    card = {"input_size": size, "resize": "squash", "mean": [0.5], "std": [0.25], "interpolation": "bilinear",
+            "class_names": NAMES}
+    (folder / "model.json").write_text(json.dumps(card), encoding="utf-8")
     return weights
 
 

@@ -31,7 +31,7 @@ class Adapter(ModelAdapter):
     supports_grad = True
 
     def __init__(self, module: nn.Module, nan_after: int | None = None) -> None:
-        super().__init__("test:box", Preprocessing(input_size=(SIZE, SIZE), resize_short=None), ["box", "rest"], "fp")
+        super().__init__("test:box", Preprocessing(input_size=(SIZE, SIZE), resize="squash"), ["box", "rest"], "fp")
         self._module, self.calls, self.nan_after = module, 0, nan_after
 
     @property

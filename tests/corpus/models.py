@@ -20,7 +20,7 @@ from pathlib import Path
 NUM_CLASSES = 3
 SIDE = 32
 SENTINEL_NAME = "PWNED_by_pickle"  # created only if a loader ever runs the hostile pickle
-PREPROCESSING = {"input_size": [SIDE, SIDE], "resize_short": None, "interpolation": "bilinear"}
+MODEL_CARD = {"input_size": SIDE, "resize": "squash", "interpolation": "bilinear"}
 SMALL_EXPLAINER = {"stage_channels": 8, "fusion_channels": 8, "head_channels": 4, "embed_dim": 8}
 
 
@@ -60,7 +60,7 @@ class _Pwn:
 
 def save_timm_weights(path: Path, seed: int = 0, arch: str = "resnet10t", sidecar: bool = True,
                       **kwargs: object) -> Path:
-    """Random timm weights as .safetensors (plus a sidecar JSON with 32 px preprocessing)."""
+    """Random timm weights as .safetensors (plus a model card for 32 px inputs)."""
     import timm
     import torch
     from safetensors.torch import save_file
@@ -70,7 +70,7 @@ def save_timm_weights(path: Path, seed: int = 0, arch: str = "resnet10t", sideca
     model = timm.create_model(arch, pretrained=False, **args)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
     if sidecar:
-        path.with_suffix(".json").write_text(json.dumps({"preprocessing": PREPROCESSING}), encoding="utf-8")
+        path.with_suffix(".json").write_text(json.dumps(MODEL_CARD), encoding="utf-8")
     return path
 
 

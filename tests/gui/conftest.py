@@ -31,7 +31,7 @@ def make_tiny_model(seed: int = 0) -> TimmAdapter:
 
     torch.manual_seed(seed)
     net = timm.create_model("resnet10t", pretrained=False, num_classes=len(CLASSES))
-    pre = Preprocessing(input_size=(SIZE, SIZE), resize_short=None, interpolation="bilinear")
+    pre = Preprocessing(input_size=(SIZE, SIZE), resize="squash", interpolation="bilinear")
     return TimmAdapter(net, "resnet10t", pre, CLASSES, f"tiny-{seed}", "test")
 
 

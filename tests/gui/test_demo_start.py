@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from l2r_desktop.viewmodels.state import normalise_map
+from l2r_core.render import normalize_map
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
@@ -28,7 +28,7 @@ def test_demo_shows_the_first_photo_with_heatmap_and_curves(window_factory, qtbo
     key = win.explain.primary
     assert key in ("l2r", "gradcam")
     result = win.explain.results[key]
-    np.testing.assert_allclose(win.heatmap.overlay_item(key).image, normalise_map(result.raw), atol=1e-6)
+    np.testing.assert_allclose(win.heatmap.overlay_item(key).image, normalize_map(result.raw), atol=1e-6)
     assert win.heatmap.image_item().image.shape == (224, 224, 3)
     xs, ys = win.curves.items["deletion"][key].getData()
     np.testing.assert_allclose(ys, result.curves.deletion[0])

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox
 
 from l2r_core.models.adapter import ModelAdapter
 from l2r_desktop.jobs import LoadedModel
-from l2r_desktop.viewmodels.state import normalise_map
+from l2r_core.render import normalize_map
 from l2r_desktop.widgets.model_dialog import ExplainerDialog, ModelDialog
 
 from .conftest import SIZE, make_tiny_model, wait_explained
@@ -71,7 +71,7 @@ def test_a_method_the_model_refuses_is_disabled_with_the_reason(window_factory, 
 
     scripted = tmp_path / "tiny_scripted.pt"
     torch.jit.trace(tiny_model.module, torch.randn(1, 3, SIZE, SIZE)).save(str(scripted))
-    model = load_model(str(scripted), preprocessing=Preprocessing(input_size=(SIZE, SIZE), resize_short=None))
+    model = load_model(str(scripted), preprocessing=Preprocessing(input_size=(SIZE, SIZE), resize="squash"))
     win = window_factory(model=LoadedModel(model, str(scripted)), paths=[str(image_folder / "img_0.png")])
     qtbot.waitUntil(lambda: bool(dialog_log.errors), timeout=20000)
     title, message = dialog_log.errors[0]
@@ -158,6 +158,6 @@ def test_explainer_dialog_refuses_a_mismatch_then_shows_the_learned_map(window_f
     x, target = win.explain.x, win.explain.image.target
     with torch.no_grad():
         maps, _ = load_explainer(matching, tiny_model).explain(x, torch.tensor([target]))
-    np.testing.assert_allclose(win.heatmap.overlay_item("l2r").image, normalise_map(maps[0].numpy()), atol=1e-4)
+    np.testing.assert_allclose(win.heatmap.overlay_item("l2r").image, normalize_map(maps[0].numpy()), atol=1e-4)
     assert win.curves.legend_labels("deletion")[0].startswith("L2R")
     assert dialog_log.errors == []

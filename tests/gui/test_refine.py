@@ -9,7 +9,8 @@ from PySide6.QtWidgets import QApplication
 
 from l2r_core.metrics.hard import deletion_insertion
 from l2r_desktop import jobs
-from l2r_desktop.viewmodels.state import REFINED, normalise_map
+from l2r_core.render import normalize_map
+from l2r_desktop.viewmodels.state import REFINED
 
 from .conftest import wait_explained
 from .test_workers import GapMeter
@@ -42,7 +43,7 @@ def test_refine_updates_heatmap_and_curves_after_every_step(window_factory, qtbo
     assert len(maps_seen) == 4  # step 0 (the starting map), then one per step
     assert controls.bar.value() == 3 and controls.bar.maximum() == 3
     refined = win.explain.results[REFINED]
-    np.testing.assert_allclose(win.heatmap.overlay_item(REFINED).image, normalise_map(refined.raw), atol=1e-6)
+    np.testing.assert_allclose(win.heatmap.overlay_item(REFINED).image, normalize_map(refined.raw), atol=1e-6)
     curves = deletion_insertion(tiny_model, win.explain.x, torch.as_tensor(refined.raw)[None],
                                 [win.explain.image.target], protocol=win.explain.protocol)
     np.testing.assert_allclose(win.curves.items["insertion"][REFINED].getData()[1], curves.insertion[0], atol=1e-5)

@@ -8,27 +8,27 @@ import torch
 from l2r_core.errors import ImageLoadError, ModelLoadError
 from l2r_desktop.errors import describe_error
 from l2r_desktop.settings import AppSettings
-from l2r_desktop.viewmodels.state import normalise_map
+from l2r_core.render import normalize_map
 
 
-def test_normalise_map_uses_its_own_1st_and_99th_percentiles() -> None:
+def test_normalize_map_uses_its_own_1st_and_99th_percentiles() -> None:
     m = np.arange(1000, dtype=np.float32).reshape(25, 40)
     lo, hi = np.percentile(m, [1, 99])
-    out = normalise_map(m)
+    out = normalize_map(m)
     np.testing.assert_allclose(out, np.clip((m - lo) / (hi - lo), 0, 1), rtol=1e-6)
     assert out.min() == 0.0 and out.max() == 1.0 and out.dtype == np.float32
     # scale-free: any positive affine change of the raw map gives the same picture
-    np.testing.assert_allclose(normalise_map(3.0 * m - 7.0), out, atol=1e-6)
+    np.testing.assert_allclose(normalize_map(3.0 * m - 7.0), out, atol=1e-6)
 
 
-def test_normalise_map_edge_cases() -> None:
-    assert not normalise_map(np.full((4, 4), 2.5)).any()  # flat map: nothing highlighted
+def test_normalize_map_edge_cases() -> None:
+    assert not normalize_map(np.full((4, 4), 2.5)).any()  # flat map: nothing highlighted
     spiky = np.zeros((10, 10), np.float32)
     spiky[0, 0] = 5.0  # one hot pixel: 99th percentile is 0, fall back to min..max
-    assert normalise_map(spiky)[0, 0] == 1.0 and normalise_map(spiky).sum() == 1.0
+    assert normalize_map(spiky)[0, 0] == 1.0 and normalize_map(spiky).sum() == 1.0
     with_nan = np.arange(16, dtype=np.float32).reshape(4, 4)
     with_nan[1, 1] = np.nan
-    assert np.isfinite(normalise_map(with_nan)).all()
+    assert np.isfinite(normalize_map(with_nan)).all()
 
 
 @pytest.mark.parametrize("exc, title, words", [

@@ -13,7 +13,7 @@ from l2r_core.metrics.hard import deletion_insertion
 from l2r_core.pipeline import prepare, top_predictions
 from l2r_core.progress import NullProgress
 from l2r_desktop import jobs
-from l2r_desktop.viewmodels.state import NORMALISATION_LABEL, normalise_map
+from l2r_core.render import NORMALISATION_LABEL, normalize_map
 from l2r_desktop.widgets.curves_view import legend_text
 
 from .conftest import CLASSES, wait_explained
@@ -40,7 +40,7 @@ def test_first_image_heatmap_predictions_and_curves_match_the_library(window_fac
     # the RGB layer is the picture the model saw; the overlay is the normalised map
     np.testing.assert_array_equal(win.heatmap.image_item().image, jobs.display_array(tiny_model, x))
     overlay = win.heatmap.overlay_item("gradcam")
-    np.testing.assert_allclose(overlay.image, normalise_map(raw), atol=1e-5)
+    np.testing.assert_allclose(overlay.image, normalize_map(raw), atol=1e-5)
     assert tuple(overlay.levels) == (0.0, 1.0)
     assert win.heatmap.scale_label.text() == NORMALISATION_LABEL
     # predictions: names and probabilities as the model gives them
@@ -69,7 +69,7 @@ def test_clicking_a_prediction_explains_that_class(window_factory, qtbot, image_
     qtbot.waitUntil(lambda: win.explain.image.target == second.index, timeout=10000)
     wait_explained(qtbot, win)
     _, _, _, raw, curves = expected(tiny_model, image_folder / "img_0.png", "gradcam", second.index)
-    np.testing.assert_allclose(win.heatmap.overlay_item("gradcam").image, normalise_map(raw), atol=1e-5)
+    np.testing.assert_allclose(win.heatmap.overlay_item("gradcam").image, normalize_map(raw), atol=1e-5)
     np.testing.assert_allclose(win.curves.items["deletion"]["gradcam"].getData()[1], curves.deletion[0], atol=1e-5)
     assert CLASSES[second.index] in win.heatmap.panel_title("gradcam")
     assert win.predictions.rows()[1][0].startswith("\u25B6")  # the explained class is marked
@@ -84,7 +84,7 @@ def test_side_by_side_comparison_shares_one_colour_scale(window_factory, qtbot, 
     qtbot.waitUntil(lambda: win.heatmap.panel_keys() == ["gradcam", "ig"], timeout=10000)
     wait_explained(qtbot, win)
     _, _, _, raw_ig, curves_ig = expected(tiny_model, image_folder / "img_1.png", "ig")
-    np.testing.assert_allclose(win.heatmap.overlay_item("ig").image, normalise_map(raw_ig), atol=1e-5)
+    np.testing.assert_allclose(win.heatmap.overlay_item("ig").image, normalize_map(raw_ig), atol=1e-5)
     bar = win.heatmap.colorbar()
     assert {id(ref()) for ref in bar.img_list} == {id(win.heatmap.overlay_item(k)) for k in ("gradcam", "ig")}
     assert all(tuple(win.heatmap.overlay_item(k).levels) == (0.0, 1.0) for k in ("gradcam", "ig"))

@@ -39,9 +39,9 @@ def _attempt(entry: str, item: str, fn: Callable[[], Any]) -> tuple[Any, BaseExc
 
 def _check_map_and_curves(exp: Any) -> None:
     assert exp.map.shape == (32, 32) and np.isfinite(exp.map).all()
-    c = exp.curves
-    assert c is not None and not c.warnings
-    assert 0 <= float(c.deletion_auc[0]) <= 1 and 0 <= float(c.insertion_auc[0]) <= 1
+    c = exp.curves("aha")
+    assert not c.warnings
+    assert 0 <= c.deletion_auc <= 1 and 0 <= c.insertion_auc <= 1
 
 
 def test_every_image_loads_and_explains_or_is_refused_by_name(corpora: Corpora, good_model: Any) -> None:
@@ -56,7 +56,7 @@ def test_every_image_loads_and_explains_or_is_refused_by_name(corpora: Corpora, 
                 top = top_predictions(good_model, prep.x, 3)
                 assert len(top) == 3 and abs(sum(p.probability for p in top) - 1) < 1e-4
                 exp, err = _attempt("core:pipeline.explain", item.name,
-                                    lambda: explain(good_model, prep.x, "gradcam", protocol="aha"))
+                                    lambda: explain(good_model, prep.x, "gradcam"))
                 assert err is None, repr(err)
                 _check_map_and_curves(exp)
             else:

@@ -42,7 +42,7 @@ class Poisonable(ModelAdapter):
     supports_grad = True
 
     def __init__(self, nan_above: float | None = None) -> None:
-        super().__init__("test:poisonable", Preprocessing(input_size=(SIZE, SIZE), resize_short=None),
+        super().__init__("test:poisonable", Preprocessing(input_size=(SIZE, SIZE), resize="squash"),
                          ["a", "b", "c"], "poisonable")
         torch.manual_seed(0)
         self.net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.Tanh(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),

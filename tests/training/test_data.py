@@ -15,7 +15,7 @@ from l2r_training.data import (UNKNOWN, BatchLoader, augment_image, batch_indice
 
 from .conftest import CLASSES, make_images
 
-PRE = Preprocessing(input_size=(32, 32), resize_short=36, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+PRE = Preprocessing(input_size=(32, 32), crop_pct=32 / 36, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
 
 
 def test_class_folders_map_to_model_classes(tmp_path: Path) -> None:

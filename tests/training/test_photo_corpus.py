@@ -25,7 +25,7 @@ skdata = pytest.importorskip("skimage.data", reason="scikit-image (the dev extra
 GCOMPRIS = Path("/usr/share/gcompris-qt/rcc")
 TUXPAINT = Path("/usr/share/tuxpaint/stamps")
 QABCS = Path("/usr/share/qabcs/abcs/all/pics")
-PRE = Preprocessing(input_size=(48, 64), resize_short=48, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+PRE = Preprocessing(input_size=(48, 64), crop_pct=1.0, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
 
 
 def png(img: Image.Image) -> bytes:
