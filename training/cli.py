@@ -20,6 +20,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("l2r_training.cli_train", "add_train_parser", "run_train"),
     ("l2r_training.cli_export", "add_export_parser", "run_export"),
     ("l2r_training.cli_onnx", "add_onnx_parser", "run_onnx"),
+    ("l2r_training.cli_model_card", "add_model_card_parser", "run_model_card"),
 ]
 
 

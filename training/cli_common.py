@@ -10,7 +10,47 @@ import torch
 
 from l2r_core.errors import ConfigError
 from l2r_core.models.adapter import ModelAdapter
+from l2r_core.models.card import ModelCard, read_card
 from l2r_core.models.loading import load_model
+from l2r_core.models.preprocessing import INTERPOLATIONS, RESIZE_MODES
+from l2r_core.models.timm_arch import parse_model_args
+
+
+def add_card_args(g: argparse._ActionsContainer, class_names: bool = True) -> None:
+    """The model card's settings as flags. They override the card (``--model-card``, else
+    ``<weights>.json``), which overrides the model's defaults."""
+    g.add_argument("--model-card", metavar="FILE", help="model card JSON (default: <weights>.json if present)")
+    g.add_argument("--input-size", metavar="N|HxW", help="the model's input size, e.g. 224 or 32x48")
+    g.add_argument("--resize", choices=RESIZE_MODES,
+                   help="crop: short side to input/crop-pct, centre crop; squash: stretch to the input; "
+                        "pad: letterbox on black, scaled down only if needed")
+    g.add_argument("--crop-pct", type=float, metavar="F", help="centre-crop fraction for --resize crop (e.g. 0.875)")
+    g.add_argument("--mean", type=float, nargs="+", metavar="M", help="normalisation mean: 1 or 3 values")
+    g.add_argument("--std", type=float, nargs="+", metavar="S", help="normalisation std: 1 or 3 values")
+    g.add_argument("--interpolation", choices=tuple(INTERPOLATIONS), help="resampling filter (default bicubic)")
+    g.add_argument("--channels", type=int, choices=(1, 3), help="input channels, where the model file cannot say")
+    g.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="timm architecture argument the weights cannot show, e.g. num_heads=3 (repeatable)")
+    if class_names:
+        g.add_argument("--class-names", help="text file with one class name per line (or JSON list)")
+
+
+def card_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The card settings given as flags (JSON types), validated; a --model-card file under them."""
+    given: dict[str, Any] = {}
+    for key in ("input_size", "resize", "crop_pct", "mean", "std", "interpolation", "channels", "class_names"):
+        value = getattr(args, key, None)
+        if value is not None:
+            given[key] = value
+    if getattr(args, "model_arg", None):
+        given["model_args"] = parse_model_args(args.model_arg)
+    ModelCard.from_dict(given, "command line")  # every bad flag named before anything loads
+    card_file = getattr(args, "model_card", None)
+    if card_file:
+        base = read_card(card_file).to_dict()
+        base.pop("model", None)
+        given = {**base, **given, "model_args": {**base.get("model_args", {}), **given.get("model_args", {})}}
+    return given
 
 
 def add_model_args(p: argparse.ArgumentParser, explainer: bool = True) -> None:
@@ -18,7 +58,7 @@ def add_model_args(p: argparse.ArgumentParser, explainer: bool = True) -> None:
     g.add_argument("--model", default="demo-cnn",
                    help="demo-cnn, demo-vit, timm:<architecture> (with --weights), or a .onnx / TorchScript file")
     g.add_argument("--weights", help="local weights for timm:<architecture> (.safetensors or .pth state dict)")
-    g.add_argument("--class-names", help="text file with one class name per line (or JSON list)")
+    add_card_args(g)
     g.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
     if explainer:
         g.add_argument("--explainer", help="explainer folder (explainer.json + explainer.safetensors); "
@@ -40,8 +80,7 @@ class Loaded:
 
 
 def load_from_args(args: argparse.Namespace, need_explainer: bool = False) -> Loaded:
-    model = load_model(args.model, weights=args.weights, class_names=args.class_names,
-                       device=resolve_device(args.device))
+    model = load_model(args.model, weights=args.weights, device=resolve_device(args.device), **card_options(args))
     explainer = None
     path = getattr(args, "explainer", None)
     if path is None:

@@ -11,6 +11,8 @@ import types
 
 from l2r_core.errors import ConfigError
 
+from .cli_common import add_card_args
+
 
 def add_onnx_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export-onnx", help="export an explainer (optionally fused with its model) to ONNX")
@@ -19,6 +21,7 @@ def add_onnx_parser(sub: argparse._SubParsersAction) -> None:
                    help="demo-cnn, demo-vit or timm:<architecture> (with --weights): a torch model")
     g.add_argument("--weights", help="local weights for timm:<architecture> (.safetensors or .pth state dict)")
     g.add_argument("--class-names", help="text file with one class name per line (or JSON list), stored in the file")
+    add_card_args(g, class_names=False)
     g.add_argument("--explainer", help="explainer folder (explainer.json + explainer.safetensors); "
                                        "defaults to the bundled one for demo models")
     p.add_argument("--out", required=True, help="output .onnx file")

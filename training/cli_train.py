@@ -19,6 +19,7 @@ from l2r_core.progress import CancelToken
 from l2r_core.ranking import NORMALIZE_MODES
 
 from .budget import parse_duration
+from .cli_common import add_card_args, card_options
 from .config import (AMP_MODES, AUGMENTS, CHECKPOINTING_MODES, DEFAULT_PERCENTILE_SAMPLES, RANKINGS,
                      TARGET_MODES, TrainConfig, resolve_config)
 
@@ -110,6 +111,7 @@ def add_train_parser(subparsers: Any) -> None:
                    help="torch.compile the target's forward in the loss (default off; for GPUs)")
     p.add_argument("--no-grad-checkpointing", dest=_dest("grad_checkpointing"), action="store_const",
                    const="off", help="same as --grad-checkpointing off")
+    add_card_args(p.add_argument_group("model card (see `l2r model-card`)"), class_names=False)
     p.set_defaults(run=run_train)
 
 
@@ -133,6 +135,9 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
 def resolve_args(args: argparse.Namespace) -> tuple[TrainConfig, Path | None]:
     """The resolved config and the checkpoint to resume from (None: a fresh run)."""
     overrides = overrides_from_args(args)
+    card = card_options(args)
+    if card:
+        overrides["model_card"] = card
     if getattr(args, "images", None):
         overrides.setdefault("data", args.images)
     if not args.resume:
@@ -199,7 +204,7 @@ def run_train(args: argparse.Namespace) -> int:
     from .loop import train
 
     cfg, resume = resolve_args(args)
-    model = load_model(cfg.model, weights=cfg.weights, class_names=cfg.class_names)
+    model = load_model(cfg.model, weights=cfg.weights, class_names=cfg.class_names, **cfg.model_card)
     rank0 = int(os.environ.get("RANK", "0")) == 0
     progress = CliProgress(quiet=args.quiet or not rank0)
     restore = _install_signals(progress)

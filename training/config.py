@@ -13,6 +13,7 @@ from typing import Any
 from l2r_core.errors import ConfigError
 from l2r_core.metrics.loss_target import AMP_MODES
 from l2r_core.metrics.soft import SoftLossConfig
+from l2r_core.models.loading import card_from_options
 
 AUGMENTS = ("none", "light", "heavy", "photo")
 RANKINGS = ("full", "buckets")
@@ -43,6 +44,8 @@ class TrainConfig:
     model: str = "demo-cnn"  # demo-cnn | demo-vit | timm:<arch> | PATH.pt (TorchScript)
     weights: str | None = None
     class_names: str | None = None  # a names file, for class folders named after the model's classes
+    # Model card settings over the weights' own card (input_size, resize, mean, std, model_args, ...).
+    model_card: dict[str, Any] = field(default_factory=dict)
     backbone: str = "target"  # "target" or timm:<arch> (required for TorchScript targets)
     backbone_weights: str | None = None
     init: str | None = None  # an existing explainer folder to fine-tune
@@ -118,6 +121,7 @@ class TrainConfig:
 
     def validate(self, source: str = "config") -> None:
         """Raise ConfigError naming the bad setting; called after every merge."""
+        card_from_options(dict(self.model_card), f"{source}: model_card")
         checks = [
             (self.lr > 0, "lr must be > 0"),
             (self.weight_decay >= 0, "weight_decay must be >= 0"),

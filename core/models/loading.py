@@ -87,3 +87,18 @@ def load_model(
         adapter.preprocessing = preprocessing
     apply_class_names(adapter, settings.class_names, "class names")
     return adapter.to(device)
+
+
+def card_for(model: ModelAdapter, spec: str | None = None) -> ModelCard:
+    """A card stating everything the loaded ``model`` uses: its preprocessing, its class names
+    (unless they are the placeholders ``class N``) and its architecture arguments."""
+    from .class_names import default_class_names
+
+    pre = model.preprocessing
+    names = tuple(model.class_names)
+    placeholder = names == tuple(default_class_names(len(names)))
+    mean, std = (pre.mean[:1], pre.std[:1]) if pre.grayscale else (pre.mean, pre.std)
+    return ModelCard(model=spec or model.name, input_size=pre.input_size, resize=pre.resize, crop_pct=pre.crop_pct,
+                     mean=mean, std=std, interpolation=pre.interpolation, channels=pre.channels,
+                     class_names=None if placeholder else names,
+                     model_args=dict(getattr(model, "model_args", {}) or {}))

@@ -6,7 +6,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from ..errors import ModelLoadError
+from ..errors import ConfigError, ModelLoadError
 from .adapter import ModelAdapter
 from .class_names import default_class_names
 from .loading import apply_class_names, card_from_options
@@ -55,11 +55,15 @@ def wrap(module: nn.Module, *, input_size: int | tuple[int, int] | str, mean: fl
          std: float | Sequence[float], resize: str = "crop", crop_pct: float = 0.875,
          interpolation: str = "bicubic", class_names: Sequence[str] | str | None = None,
          layer: str | None = None, channels: int | None = None, device: str | torch.device | None = None,
-         ) -> ModuleAdapter:
+         **unknown: Any) -> ModuleAdapter:
     """A model from any image classifier ``module`` taking (B,C,H,W) and returning (B, classes).
 
     ``layer`` names the module Grad-CAM reads (default: the last spatial feature map before
     global pooling). ``channels`` is read from the first convolution when not given."""
+    if unknown:
+        valid = ("input_size", "mean", "std", "resize", "crop_pct", "interpolation", "class_names", "layer",
+                 "channels", "device")
+        raise ConfigError(f"wrap(): unknown option '{next(iter(unknown))}'. Valid options: {', '.join(valid)}.")
     if not isinstance(module, nn.Module):
         raise ModelLoadError(f"wrap() takes a torch.nn.Module, not {type(module).__name__}.")
     card = card_from_options(dict(input_size=input_size, mean=mean, std=std, resize=resize, crop_pct=crop_pct,
