@@ -14,6 +14,10 @@ from .models.module_adapter import wrap
 from .pipeline import Explanation, explain
 from .progress import CancelToken, Progress
 
+# Every built-in method registers itself on import: the baselines, then l2r and l2r-refine.
+from . import attribution  # noqa: E402,F401
+from .explainer import methods as _explainer_methods  # noqa: E402,F401
+
 __version__ = "0.1.0"
 
 __all__ = [

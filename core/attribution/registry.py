@@ -3,6 +3,10 @@
 Every method is a function ``fn(model, inputs, targets, *, batch_limit, progress, **options)``
 taking a ModelAdapter, a normalised batch (B,C,H,W) on the model's device and a LongTensor of
 B target classes, and returning a float tensor (B,H,W) at the model's input resolution.
+
+Method modules register themselves with ``register_method``; importing ``l2r_core`` imports them
+all (the baselines from ``l2r_core.attribution``, then ``l2r_core.explainer.methods``), so the
+registry itself imports no method.
 """
 from __future__ import annotations
 
@@ -55,20 +59,12 @@ def register_method(name: str, display_name: str, *, needs_grad: bool, transform
     return deco
 
 
-def _load_builtin() -> None:
-    # Importing the packages registers the built-in methods (baselines, then l2r/l2r-refine).
-    from .. import attribution  # noqa: F401
-    from ..explainer import methods  # noqa: F401
-
-
 def list_methods() -> list[MethodInfo]:
     """Every registered method, the learned explainer's first (it is the product's headline)."""
-    _load_builtin()
     return sorted(_REGISTRY.values(), key=lambda m: not m.needs_explainer)
 
 
 def get_method(name: str) -> MethodInfo:
-    _load_builtin()
     if name not in _REGISTRY:
         raise ConfigError(f"unknown attribution method '{name}'. Available: {', '.join(_REGISTRY)}")
     return _REGISTRY[name]

@@ -10,6 +10,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..models.adapter import ModelAdapter
+from ..models.timm_adapter import load_timm
 from ..models.weights import tensor_fingerprint
 from .config import ExplainerConfig
 from .network import L2RDecoder
@@ -148,9 +149,10 @@ def probe_features(model: ModelAdapter, config: ExplainerConfig,
 def load_backbone(config: ExplainerConfig) -> ModelAdapter | None:
     if config.backbone == "target":
         return None
-    from ..models.loading import load_model
-
-    return load_model(config.backbone, weights=config.backbone_weights)
+    if not config.backbone.startswith("timm:") or not config.backbone_weights:
+        raise ConfigError(f"explainer backbone '{config.backbone}': give timm:<architecture> and its local "
+                          f"weights file (backbone_weights); nothing is downloaded.")
+    return load_timm(config.backbone[len("timm:"):], config.backbone_weights)
 
 
 def build_explainer(model: ModelAdapter, config: ExplainerConfig | None = None, *,

@@ -7,6 +7,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from .preprocessing import Preprocessing
 
 
@@ -40,6 +41,15 @@ class ModelAdapter(ABC):
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    def set_class_names(self, names: Sequence[str] | None, source: str = "class names") -> None:
+        """Name the outputs; refuses a list whose length is not the number of outputs."""
+        if not names:
+            return
+        if len(names) != self.num_classes:
+            raise ConfigError(f"{source}: {len(names)} class names for a model with {self.num_classes} outputs. "
+                              f"Give one name per output, in the model's order.")
+        self.class_names = list(names)
 
     @property
     def module(self) -> nn.Module | None:

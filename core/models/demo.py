@@ -85,13 +85,12 @@ def load_demo_vit() -> TimmAdapter:
     import json
 
     from .card import read_hub_config
-    from .loading import apply_class_names
 
     cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     card = read_hub_config(folder / "config.json")
     adapter = load_timm(cfg["architecture"], weights, card.model_args)
     adapter.preprocessing = card.preprocessing(adapter.preprocessing)
-    apply_class_names(adapter, card.class_names, str(folder / "config.json"))
+    adapter.set_class_names(card.class_names, str(folder / "config.json"))
     adapter.name = "demo-vit"
     return adapter
 

@@ -21,15 +21,6 @@ def card_from_options(options: dict[str, Any], source: str = "options") -> Model
     return ModelCard.from_dict({k: v for k, v in options.items() if v is not None}, source)
 
 
-def apply_class_names(adapter: ModelAdapter, names: Sequence[str] | None, source: str) -> None:
-    if not names:
-        return
-    if len(names) != adapter.num_classes:
-        raise ConfigError(f"{source}: {len(names)} class names for a model with {adapter.num_classes} outputs. "
-                          f"Give one name per output, in the model's order.")
-    adapter.class_names = list(names)
-
-
 def load_model(
     spec: str,
     weights: str | Path | None = None,
@@ -85,7 +76,7 @@ def load_model(
             adapter = load_torchscript(path, preprocessing, None, settings)
     if preprocessing is not None:
         adapter.preprocessing = preprocessing
-    apply_class_names(adapter, settings.class_names, "class names")
+    adapter.set_class_names(settings.class_names, "class names")
     return adapter.to(device)
 
 

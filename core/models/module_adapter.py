@@ -9,7 +9,7 @@ from torch import nn
 from ..errors import ConfigError, ModelLoadError
 from .adapter import ModelAdapter
 from .class_names import default_class_names
-from .loading import apply_class_names, card_from_options
+from .loading import card_from_options
 from .preprocessing import Preprocessing
 from .weights import tensor_fingerprint
 
@@ -87,5 +87,5 @@ def wrap(module: nn.Module, *, input_size: int | tuple[int, int] | str, mean: fl
     state: dict[str, Any] = {k: v for k, v in module.state_dict().items() if isinstance(v, torch.Tensor)}
     adapter = ModuleAdapter(module, pre, default_class_names(int(out.shape[1])), tensor_fingerprint(state), layer)
     if class_names is not None:
-        apply_class_names(adapter, card_from_options({"class_names": class_names}, "wrap()").class_names, "wrap()")
+        adapter.set_class_names(card_from_options({"class_names": class_names}, "wrap()").class_names, "wrap()")
     return adapter.to(dev)
