@@ -8,7 +8,6 @@ cosine learning rate. With a time budget the step count is fitted to it as the r
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ import torch
 from torch.profiler import record_function
 
 from l2r_core.errors import Cancelled, NonFiniteError
-from l2r_core.explainer import Explainer, explainer_fingerprint, save_explainer
+from l2r_core.explainer import Explainer, save_explainer
 from l2r_core.models.adapter import ModelAdapter
 from l2r_core.progress import Progress, ensure_progress
 
@@ -192,9 +191,7 @@ def train(config: TrainConfig, model: ModelAdapter, explainer: Explainer | None 
     budget = TimeBudget(config.max_time, clock, config.steps or None) if config.max_time else None
     s = prepare(config, model, explainer, resume, overwrite, clock)
     try:
-        result = _run_with_interrupts(s, progress, budget)
-        _write_weights_hash(s)
-        return result
+        return _run_with_interrupts(s, progress, budget)
     except NonFiniteError as exc:
         s.log.write("error", s.current_step, s.total, message=str(exc))
         raise
@@ -203,14 +200,6 @@ def train(config: TrainConfig, model: ModelAdapter, explainer: Explainer | None 
         raise
     finally:
         s.close()
-
-
-def _write_weights_hash(s: Session) -> None:
-    """Test hook (env L2R_TRAIN_WEIGHTS_HASH=PREFIX): every rank writes PREFIX.rankN with the
-    fingerprint of its decoder weights, to check that DDP ranks stay identical."""
-    prefix = os.environ.get("L2R_TRAIN_WEIGHTS_HASH")
-    if prefix:
-        Path(f"{prefix}.rank{s.dist.rank}").write_text(explainer_fingerprint(s.explainer) + "\n", encoding="utf-8")
 
 
 def _run_with_interrupts(s: Session, progress: Progress, budget: TimeBudget | None) -> TrainResult:

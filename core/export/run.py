@@ -29,9 +29,6 @@ from .render import curves_image, overlay_image
 from .state import claim_folder, item_is_done, read_item, state_lock, write_item, write_run_record
 from .writer import ExportWriteError, ensure_writable, remove_stale_temps, write_npy, write_png
 
-# Test hook: seconds to sleep inside each item, between its image files and its commit, so a
-# test can kill the process mid-item.
-SLOWDOWN_ENV = "L2R_EXPORT_SLOWDOWN_S"
 # Per-item failures that become an error row; anything else is a bug and stops the run.
 ITEM_ERRORS = (L2RError, RuntimeError, ValueError, OSError)
 
@@ -139,7 +136,6 @@ def _process_image(model: ModelAdapter, explainer: Any, entry: ImageEntry, todo:
             write_item(paths, data)
             yield ItemResult(entry.rel, method, data["status"], True, data)
         return
-    delay = float(os.environ.get(SLOWDOWN_ENV, "0") or 0)
     for method in todo:
         paths = ItemPaths(out, entry.rel, method)
         try:
@@ -150,8 +146,6 @@ def _process_image(model: ModelAdapter, explainer: Any, entry: ImageEntry, todo:
         except ITEM_ERRORS as exc:
             data = _error_item(entry, method, str(exc) if isinstance(exc, L2RError) else
                                f"{type(exc).__name__}: {exc}", base, options.protocol)
-        if delay:
-            time.sleep(delay)
         if progress.cancelled:  # stop now; the in-flight item is redone next time
             raise Cancelled()
         write_item(paths, data)

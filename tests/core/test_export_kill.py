@@ -14,7 +14,6 @@ import numpy as np
 from PIL import Image
 
 from l2r_core.export import ExportOptions, export_folder
-from l2r_core.export.run import SLOWDOWN_ENV
 from l2r_core.export.writer import TEMP_MARK
 
 from .test_export_support import assert_same_export, make_images, tiny_model, tiny_weights  # noqa: F401
@@ -45,11 +44,12 @@ def test_sigkill_mid_export_then_rerun_equals_uninterrupted(tmp_path, tiny_model
     reference, killed = tmp_path / "reference", tmp_path / "killed"
     export_folder(tiny_model, ExportOptions(images, reference, methods=["gradcam"]))
 
-    env = dict(os.environ, OMP_NUM_THREADS="1", **{SLOWDOWN_ENV: "0.3"})
-    cmd = [sys.executable, "-m", "l2r_training.cli_export", str(images), "--out", str(killed),
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "tests.core.slow_export", "0.3", str(images), "--out", str(killed),
            "--model", "timm:resnet10t", "--weights", str(tiny_weights), "--methods", "gradcam",
            "--device", "cpu", "--quiet"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            cwd=Path(__file__).resolve().parents[2])
     try:
         deadline = time.monotonic() + 180
         while len(_items(killed)) < 5 and proc.poll() is None and time.monotonic() < deadline:

@@ -3,18 +3,31 @@ and the window that owns it can close while it runs."""
 from __future__ import annotations
 
 import csv
+import time
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
 
-from l2r_core.export.run import SLOWDOWN_ENV
+from l2r_core.export import run as export_run
 from l2r_desktop import export_dialog
 from l2r_desktop.export_dialog import ExportDialog, ExportRequest, open_dialog
 
 from ..core.test_export_support import make_images, tiny_weights  # noqa: F401
 
 pytestmark = pytest.mark.gui
+
+
+COMMIT = export_run.write_item
+
+
+def _slow_commits(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Every item commit of the export waits ``seconds`` first, so the test can act mid-run."""
+    def slow(*args: object, **kwargs: object) -> object:
+        time.sleep(seconds)
+        return COMMIT(*args, **kwargs)
+
+    monkeypatch.setattr(export_run, "write_item", slow)
 
 
 def _rows(out: Path) -> list[dict[str, str]]:
@@ -62,7 +75,7 @@ def test_dialog_exports_a_folder_and_opens_the_report(qtbot, tmp_path, tiny_weig
 def test_cancel_stops_the_export_and_a_second_run_resumes(qtbot, tmp_path, tiny_weights, monkeypatch):
     images, out = tmp_path / "imgs", tmp_path / "out"
     make_images(images, 8)
-    monkeypatch.setenv(SLOWDOWN_ENV, "0.3")
+    _slow_commits(monkeypatch, 0.3)
     dlg = _dialog(qtbot, images, out, tiny_weights)
     dlg.start()
     qtbot.waitUntil(lambda: dlg.bar.maximum() == 8 and dlg.bar.value() >= 1, timeout=180000)
@@ -71,7 +84,7 @@ def test_cancel_stops_the_export_and_a_second_run_resumes(qtbot, tmp_path, tiny_
     assert "Cancelled" in dlg.status.text() and dlg.start_button.isEnabled()
     done = len(_rows(out))
     assert 1 <= done < 8  # the outputs were rebuilt from the finished items
-    monkeypatch.setenv(SLOWDOWN_ENV, "0")
+    monkeypatch.setattr(export_run, "write_item", COMMIT)
     with qtbot.waitSignal(dlg.vm.finished, timeout=180000):
         dlg.start()
     assert dlg.vm.outcome.skipped == done and dlg.vm.outcome.computed == 8 - done
@@ -97,7 +110,7 @@ def test_open_dialog_from_the_window_and_close_the_window_while_exporting(
     dlg.spec.setText("timm:resnet10t")
     dlg.weights.setText(str(tiny_weights))
     dlg.out.setText(str(tmp_path / "out"))
-    monkeypatch.setenv(SLOWDOWN_ENV, "0.5")
+    _slow_commits(monkeypatch, 0.5)
     dlg.start()
     qtbot.waitUntil(lambda: dlg.bar.maximum() == 3 and dlg.bar.value() >= 1, timeout=180000)
     runner = dlg.vm.runner

@@ -16,9 +16,9 @@ from .conftest import tiny_config
 def test_two_process_gloo_training_keeps_ranks_identical(tiny_weights: Path, image_dir: Path,
                                                          tmp_path: Path) -> None:
     cfg = tiny_config(image_dir, tmp_path / "run", steps=3, checkpoint_every=2).save(tmp_path / "tiny.json")
-    env = dict(os.environ, OMP_NUM_THREADS="1", L2R_TRAIN_WEIGHTS_HASH=str(tmp_path / "hash"))
+    env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "l2r_training.cli_train", "train", "--config", str(cfg), "--weights", str(tiny_weights), "--quiet"]
+           str(Path(__file__).with_name("ddp_worker.py")), str(cfg), str(tiny_weights), str(tmp_path / "hash")]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     h0 = (tmp_path / "hash.rank0").read_text().strip()
