@@ -50,3 +50,19 @@ class NullProgress(CancelToken):
 
 def ensure_progress(progress: Progress | None) -> Progress:
     return progress if progress is not None else NullProgress()
+
+
+class CancelOnly:
+    """Forwards only cancellation from ``outer``: a sub-task's own steps must not move the
+    caller's progress bar, but a cancel must still stop it."""
+
+    def __init__(self, outer: Progress) -> None:
+        self._outer = outer
+
+    @property
+    def cancelled(self) -> bool:
+        return bool(self._outer.cancelled)
+
+    def step(self, done: int, total: int, message: str = "") -> None:
+        if self._outer.cancelled:
+            raise Cancelled()

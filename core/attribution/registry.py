@@ -19,6 +19,7 @@ import torch
 from ..errors import ConfigError
 from ..models.adapter import ModelAdapter
 from ..progress import Progress, ensure_progress
+from ..targets import as_targets
 
 
 class AttributionFn(Protocol):
@@ -95,9 +96,7 @@ def attribute(method: str, model: ModelAdapter, inputs: torch.Tensor, targets: t
                           f"Use a method without gradients (e.g. RISE) or load the torch model.")
     if inputs.ndim == 3:
         inputs = inputs[None]
-    if isinstance(targets, int):
-        targets = [targets] * inputs.shape[0]
-    t = torch.as_tensor(targets, dtype=torch.long, device=inputs.device).reshape(-1)
+    t = as_targets(targets, inputs.shape[0], inputs.device)
     unknown = [k for k in options if k not in info.option_names]
     if unknown:
         valid = ", ".join(info.option_names) or "none"

@@ -12,6 +12,7 @@ from ..errors import ConfigError
 from ..models.adapter import ModelAdapter
 from ..models.timm_adapter import load_timm
 from ..models.weights import tensor_fingerprint
+from ..targets import as_targets
 from .config import ExplainerConfig
 from .network import L2RDecoder
 
@@ -22,15 +23,6 @@ def _freeze(adapter: ModelAdapter) -> None:
         module.eval()
         for p in module.parameters():
             p.requires_grad_(False)
-
-
-def _as_targets(targets: torch.Tensor | int | Sequence[int], batch: int, device: torch.device) -> torch.Tensor:
-    if isinstance(targets, int):
-        targets = [targets] * batch
-    t = torch.as_tensor(targets, dtype=torch.long, device=device).reshape(-1)
-    if t.numel() != batch:
-        raise ConfigError(f"explainer: {t.numel()} targets for a batch of {batch} images")
-    return t
 
 
 class Explainer:
@@ -110,7 +102,7 @@ class Explainer:
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """(maps (B,H,W) raw scores at x's resolution, target logits (B,K)); targets None -> top-1."""
         logits, feats = self.features(x)
-        t = logits.argmax(-1) if targets is None else _as_targets(targets, x.shape[0], x.device)
+        t = as_targets(targets, x.shape[0], x.device, logits)
         maps = self.decoder(feats, t, (int(x.shape[-2]), int(x.shape[-1])), x)
         return maps, logits
 

@@ -14,9 +14,9 @@ from typing import Any
 import torch
 
 from ..attribution.registry import register_method
-from ..errors import Cancelled, ConfigError
+from ..errors import ConfigError
 from ..models.adapter import ModelAdapter
-from ..progress import Progress
+from ..progress import CancelOnly, Progress
 from .explainer import Explainer
 from ..metrics.soft import SoftLossConfig
 from .refine import RefineSettings, refine_map
@@ -104,7 +104,7 @@ def l2r_refine(model: ModelAdapter, inputs: torch.Tensor, targets: torch.Tensor,
     """Per image: the explainer's map, then ``steps`` refinement steps (``config`` and ``settings``
     as in ``refine``)."""
     ex = require_explainer(explainer, model, "L2R + refinement")
-    initial = l2r(model, inputs, targets, batch_limit=batch_limit, progress=_NoReport(progress), explainer=ex)
+    initial = l2r(model, inputs, targets, batch_limit=batch_limit, progress=CancelOnly(progress), explainer=ex)
     n, steps = inputs.shape[0], int(steps)
     out = []
     for i in range(n):
@@ -115,16 +115,3 @@ def l2r_refine(model: ModelAdapter, inputs: torch.Tensor, targets: torch.Tensor,
     return torch.stack(out) if out else initial
 
 
-class _NoReport:
-    """Checks cancellation but reports nothing (the explainer pass is short next to refinement)."""
-
-    def __init__(self, outer: Progress) -> None:
-        self.outer = outer
-
-    @property
-    def cancelled(self) -> bool:
-        return self.outer.cancelled
-
-    def step(self, done: int, total: int, message: str = "") -> None:
-        if self.outer.cancelled:
-            raise Cancelled()

@@ -20,7 +20,7 @@ from ..errors import Cancelled, ImageLoadError, L2RError
 from ..images import IMAGE_SUFFIXES, load_image
 from ..models.adapter import ModelAdapter
 from ..pipeline import explain, prepare, top_predictions
-from ..progress import Progress, ensure_progress
+from ..progress import CancelOnly, Progress, ensure_progress
 from .flags import border_fraction
 from .options import ExportOptions, build_identity, call_options, now_iso, resolve_methods
 from .outputs import rebuild_outputs
@@ -58,21 +58,6 @@ class ExportSummary:
         return self.out_dir / "report.html"
 
 
-class _CancelOnly:
-    """Forwards cancellation into a method's inner loop without disturbing the image count."""
-
-    def __init__(self, parent: Progress) -> None:
-        self._parent = parent
-
-    @property
-    def cancelled(self) -> bool:
-        return self._parent.cancelled
-
-    def step(self, done: int, total: int, message: str = "") -> None:
-        if self._parent.cancelled:
-            raise Cancelled()
-
-
 def _error_item(entry: ImageEntry, method: str, reason: str, base: dict[str, Any], protocol: str) -> dict[str, Any]:
     return {**base, "image": entry.rel, "method": method, "source": entry.signature, "protocol": protocol,
             "status": "error: " + " ".join(reason.split())}
@@ -83,8 +68,8 @@ def _compute_item(model: ModelAdapter, prep: Any, top: Any, entry: ImageEntry, m
                   progress: Progress) -> dict[str, Any]:
     start = time.perf_counter()
     exp = explain(model, prep, method, top.index, batch_limit=options.batch_limit,
-                  progress=_CancelOnly(progress), **opts)
-    c = exp.curves(options.protocol, batch_limit=options.batch_limit * 2, progress=_CancelOnly(progress)) \
+                  progress=CancelOnly(progress), **opts)
+    c = exp.curves(options.protocol, batch_limit=options.batch_limit * 2, progress=CancelOnly(progress)) \
         if options.protocol else None
     total_s = time.perf_counter() - start
     curves = c.row() if c is not None else None

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from ..models.adapter import ModelAdapter
 from ..progress import Progress, ensure_progress
+from ..targets import as_targets
 from .protocols import Protocol, get_protocol
 from .references import gaussian_blur, make_reference
 
@@ -133,9 +134,7 @@ def deletion_insertion(
     maps = maps.to(x.device).float()
     if maps.shape[-2:] != (h, w):
         maps = F.interpolate(maps[:, None], size=(h, w), mode="bilinear", align_corners=False)[:, 0]
-    if targets is None:
-        targets = model.logits(x).argmax(-1)
-    tgt = torch.as_tensor(targets, device=x.device).long().reshape(-1)
+    tgt = as_targets(targets, x.shape[0], x.device, model.logits(x) if targets is None else None)
     counts = proto.fractions_count(h * w)
     fractions = np.array(counts, dtype=np.float64) / (h * w)
     ranks = pixel_ranks(maps)

@@ -21,21 +21,11 @@ import torch
 from ..errors import ConfigError, ModelLoadError
 from ..onnx_export.metadata import (IMAGE, KIND_EXPLAINER, KIND_FUSED, LOGITS, MAP, TARGET, OnnxExplainerMeta,
                                     is_l2r_file, parse_metadata)
+from ..targets import as_targets
 from .adapter import ModelAdapter
 from .card import ModelCard
 from .onnx_adapter import OnnxAdapter, load_onnx
 from .preprocessing import Preprocessing
-
-
-def _targets(targets: torch.Tensor | int | Sequence[int] | None, logits: torch.Tensor) -> torch.Tensor:
-    if targets is None:
-        return logits.argmax(-1).cpu()
-    if isinstance(targets, int):
-        targets = [targets] * logits.shape[0]
-    t = torch.as_tensor(targets, dtype=torch.long).reshape(-1).cpu()
-    if t.numel() != logits.shape[0]:
-        raise ConfigError(f"explainer: {t.numel()} targets for a batch of {logits.shape[0]} images")
-    return t
 
 
 def _numpy(x: torch.Tensor) -> np.ndarray:
@@ -90,7 +80,7 @@ class OnnxExplainer(_OnnxExplainerBase):
     def explain(self, x: torch.Tensor, targets: torch.Tensor | int | Sequence[int] | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.model.logits(x)
-        t = _targets(targets, logits)
+        t = as_targets(targets, logits.shape[0], "cpu", logits)
         (maps,) = self.session.run([MAP], {IMAGE: _numpy(x), TARGET: t.numpy()})
         return torch.from_numpy(np.asarray(maps)).to(x.device), logits
 
@@ -159,7 +149,7 @@ class FusedOnnxExplainer(_OnnxExplainerBase):
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         logits, maps, top = self.adapter.run_fused(x)
         if targets is not None:
-            wanted = _targets(targets, torch.from_numpy(logits)).numpy()
+            wanted = as_targets(targets, logits.shape[0], "cpu", torch.from_numpy(logits)).numpy()
             if not np.array_equal(wanted, top):
                 i = int(np.flatnonzero(wanted != top)[0])
                 raise ConfigError(
