@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import os
 import secrets
+import socket
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
@@ -11,17 +12,24 @@ from typing import Callable, Iterator
 import numpy as np
 from PIL import Image
 
-TEMP_PREFIX = ".tmp-"
+# Every temp file or folder the product writes is named ".<final name>.<host>-<pid>-<random>.l2rtmp",
+# so a later run can tell a dead writer's leftovers (l2r_core.export.writer.remove_stale_temps).
+TEMP_MARK = ".l2rtmp"
+HOST = socket.gethostname().replace(".", "_").replace("-", "_") or "host"
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, durable: bool = True,
-                       temp_path: str | os.PathLike[str] | None = None) -> Path:
+def temp_path_for(path: str | os.PathLike[str], suffix: str = "") -> Path:
+    """The temp name beside ``path`` that a write of ``path`` goes through."""
+    target = Path(path)
+    return target.with_name(f".{target.name}.{HOST}-{os.getpid()}-{secrets.token_hex(4)}{TEMP_MARK}{suffix}")
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, durable: bool = True) -> Path:
     """Write ``data`` to a temp file beside ``path``, then rename it into place.
 
-    ``durable`` adds an fsync (power-loss safety; a process kill is survived without it).
-    ``temp_path`` lets a caller name the temp file (e.g. with its pid, for stale-file cleanup)."""
+    ``durable`` adds an fsync (power-loss safety; a process kill is survived without it)."""
     target = Path(path)
-    tmp = Path(temp_path) if temp_path else target.with_name(f"{TEMP_PREFIX}{secrets.token_hex(6)}{target.suffix}")
+    tmp = temp_path_for(target)
     try:
         with open(tmp, "xb") as f:
             f.write(data)
@@ -36,11 +44,11 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, durable: bo
 
 
 @contextmanager
-def atomic_target(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[Path]:
+def atomic_target(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
     """For libraries that write to a path themselves (safetensors, onnx): yields a temp path beside
     ``path``; renamed onto it if the block succeeds, removed if it raises."""
     target = Path(path)
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}{suffix}")
+    tmp = temp_path_for(target, suffix)
     try:
         yield tmp
         os.replace(tmp, target)
@@ -54,8 +62,8 @@ def atomic_write_with(path: str | os.PathLike[str], write: Callable[[io.BytesIO]
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, durable: bool = True) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"), durable=durable)
 
 
 def atomic_save_npy(path: str | os.PathLike[str], array: np.ndarray) -> Path:

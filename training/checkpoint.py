@@ -12,9 +12,7 @@ from __future__ import annotations
 import os
 import pickle
 import random
-import secrets
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from l2r_core.atomic import atomic_write_bytes
+from l2r_core.atomic import TEMP_MARK, atomic_write_bytes, temp_path_for
 from l2r_core.errors import ConfigError
 from l2r_core.explainer import Explainer, load_explainer, save_explainer
 from l2r_core.models.adapter import ModelAdapter
@@ -86,7 +84,8 @@ def save_checkpoint(out: str | Path, explainer: Explainer, optimizer: torch.opti
     if final.is_dir():  # the same state was saved already (e.g. interrupted right after saving)
         _point_latest(root, final.name)
         return final
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=str(root)))
+    tmp = temp_path_for(final)
+    tmp.mkdir()
     try:
         save_explainer(explainer, tmp, extra={"training_step": step, "training_total": total})
         state = {"format": FORMAT, "version": VERSION, "step": int(step), "total": int(total),
@@ -109,10 +108,11 @@ def remove_stale_temps(out: str | Path) -> None:
     root = checkpoints_dir(out)
     if not root.is_dir():
         return
-    for p in root.glob(".step_*"):
-        shutil.rmtree(p, ignore_errors=True)
-    for p in root.glob(".latest.*"):
-        p.unlink(missing_ok=True)
+    for p in root.glob(f".*{TEMP_MARK}"):
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -122,8 +122,7 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _point_latest(root: Path, name: str) -> None:
-    # ".latest.*" temp names are what remove_stale_temps cleans after a kill
-    atomic_write_bytes(root / LATEST, (name + "\n").encode(), temp_path=root / f".latest.{secrets.token_hex(6)}")
+    atomic_write_bytes(root / LATEST, (name + "\n").encode())
 
 
 def _prune(root: Path, keep: int) -> None:

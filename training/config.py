@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from l2r_core.atomic import atomic_write_text
 from l2r_core.errors import ConfigError
 from l2r_core.metrics.loss_target import AMP_MODES
 from l2r_core.metrics.soft import SoftLossConfig
@@ -153,10 +154,7 @@ class TrainConfig:
         """Write the resolved config as JSON (atomically: temp file + rename)."""
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        tmp.replace(p)
-        return p
+        return atomic_write_text(p, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
 
 
 def _loss_from(value: Any, source: str) -> SoftLossConfig:

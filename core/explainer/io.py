@@ -8,13 +8,12 @@ written last, records the decoder fingerprint so a swapped or damaged weights fi
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
-from ..atomic import atomic_target
+from ..atomic import atomic_target, atomic_write_text
 from ..errors import ConfigError, ModelLoadError
 from ..models.adapter import ModelAdapter
 from ..models.weights import tensor_fingerprint
@@ -27,21 +26,6 @@ VERSION = 1
 DECODER_VERSION = 2  # 2: 1x1 fusion projections (1 had 3x3); bump on any change of the decoder's layout
 WEIGHTS_NAME = "explainer.safetensors"
 META_NAME = "explainer.json"
-
-
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    with atomic_target(path) as tmp:
-        write(str(tmp))
-
-
-def _write_text(text: str) -> Callable[[str], None]:
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-
-    return write
 
 
 def explainer_metadata(explainer: Explainer, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -70,8 +54,9 @@ def save_explainer(explainer: Explainer, folder: str | Path, extra: dict[str, An
     state = {k: v.detach().cpu().contiguous() for k, v in explainer.decoder.state_dict().items()}
     meta = explainer_metadata(explainer, extra)
     text = json.dumps(meta, indent=2, default=str)  # fails before any file is touched if extra is odd
-    _atomic_write(out / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT}))
-    _atomic_write(out / META_NAME, _write_text(text))
+    with atomic_target(out / WEIGHTS_NAME) as tmp:
+        save_file(state, str(tmp), metadata={"format": FORMAT})
+    atomic_write_text(out / META_NAME, text)
     return out / META_NAME
 
 

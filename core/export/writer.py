@@ -12,8 +12,6 @@ import errno
 import io
 import json
 import os
-import secrets
-import socket
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -21,11 +19,9 @@ from typing import Any, Callable
 import numpy as np
 from PIL import Image
 
-from ..atomic import atomic_write_bytes
+from ..atomic import HOST, TEMP_MARK, atomic_write_bytes
 from ..errors import L2RError
 
-TEMP_MARK = ".l2rtmp"
-_HOST = socket.gethostname().replace(".", "_").replace("-", "_") or "host"
 # Temp files of a process on another host cannot be checked for liveness; after this long
 # they are surely abandoned.
 FOREIGN_TEMP_AGE_S = 3600.0
@@ -50,16 +46,12 @@ def write_failure(path: Path, exc: OSError, folder: Path | None = None) -> Expor
     return ExportWriteError(f"cannot write the export folder {where}: {why} ({path.name}). {fix}.")
 
 
-def _temp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{_HOST}-{os.getpid()}-{secrets.token_hex(4)}{TEMP_MARK}")
-
-
 def write_bytes(path: Path, data: bytes, *, durable: bool = False, folder: Path | None = None) -> Path:
     """Write ``data`` to ``path`` atomically (l2r_core.atomic), under a temp name carrying host and
     pid so stale temps of dead processes can be told apart; OSErrors become one clear message."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return atomic_write_bytes(path, data, durable=durable, temp_path=_temp_name(path))
+        return atomic_write_bytes(path, data, durable=durable)
     except OSError as exc:
         raise write_failure(path, exc, folder) from None
 
@@ -111,7 +103,7 @@ def is_stale_temp(p: Path, now: float | None = None) -> bool:
         return False
     owner = name[: -len(TEMP_MARK)].rsplit(".", 1)[-1]  # host-pid-rand
     parts = owner.rsplit("-", 2)
-    if len(parts) == 3 and parts[0] == _HOST and parts[1].isdigit():
+    if len(parts) == 3 and parts[0] == HOST and parts[1].isdigit():
         return int(parts[1]) != os.getpid() and not _pid_alive(int(parts[1]))
     try:
         age = (now or time.time()) - p.stat().st_mtime

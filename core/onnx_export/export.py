@@ -114,7 +114,7 @@ def export_onnx(explainer: Any, out: str | Path, *, fused: bool = False, opset: 
     was_training = explainer.decoder.training
     try:
         explainer.to("cpu").eval()  # trace and compare on the CPU, where onnxruntime runs
-        with atomic_target(out, suffix=".tmp.onnx") as tmp:
+        with atomic_target(out, suffix=".onnx") as tmp:
             diff = _export_to(explainer, str(tmp), fused, opset, tolerance)
     finally:
         explainer.to(device).train(was_training)

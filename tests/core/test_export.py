@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from l2r_core.atomic import HOST
 from l2r_core.errors import Cancelled, ConfigError, ImageLoadError
 from l2r_core.export import ExportOptions, ExportWriteError, export_folder, rebuild_outputs
 from l2r_core.export import writer
@@ -238,8 +239,8 @@ def test_full_disk_stops_with_clear_error_and_rerun_resumes(tmp_path, tiny_model
 
 
 def test_stale_temp_files_of_dead_writers_are_removed(tmp_path):
-    live = tmp_path / f".a.npy.{writer._HOST}-{os.getpid()}-abcd{writer.TEMP_MARK}"
-    dead = tmp_path / f".b.npy.{writer._HOST}-999999999-abcd{writer.TEMP_MARK}"
+    live = tmp_path / f".a.npy.{HOST}-{os.getpid()}-abcd{writer.TEMP_MARK}"
+    dead = tmp_path / f".b.npy.{HOST}-999999999-abcd{writer.TEMP_MARK}"
     foreign = tmp_path / f".c.npy.otherhost-12-abcd{writer.TEMP_MARK}"
     for p in (live, dead, foreign):
         p.write_bytes(b"partial")

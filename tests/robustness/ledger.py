@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from l2r_core.atomic import TEMP_MARK
+
 LOG_ENV = "L2R_RELIABILITY_LOG"
 
 # Real bugs the corpus found in files this suite does not own. Each has a test marked
@@ -55,10 +57,9 @@ def record_scan(where: str, problems: list[str]) -> None:
 
 
 def is_temp_name(name: str) -> bool:
-    """Temporary names the product writes: l2r_core.atomic (".tmp-" prefix), the export writer
-    (".l2rtmp" suffix), explainer io (".<name>.<random>.tmp"), checkpoints (".step_*" folders,
-    ".latest.*")."""
-    return name.startswith((".tmp-", ".step_", ".latest.")) or name.endswith((".l2rtmp", ".tmp"))
+    """Temporary names the product writes: one scheme for every file and folder, from
+    l2r_core.atomic.temp_path_for (".<name>.<host>-<pid>-<random>.l2rtmp[suffix]")."""
+    return name.startswith(".") and TEMP_MARK in name
 
 
 def _check_file(p: Path) -> str | None:

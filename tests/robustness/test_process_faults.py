@@ -108,15 +108,16 @@ def test_sigkill_during_training_then_resume_continues_the_same_losses(corpora: 
 
 
 def test_resume_removes_checkpoint_temp_folders_of_a_killed_run(corpora: Corpora, tmp_path: Path) -> None:
-    """A SIGKILL inside save_checkpoint leaves checkpoints/.step_N.<random>/ behind; the next run
-    (resume or not) should delete it, as `l2r export` deletes its dead temp files."""
+    """A SIGKILL inside save_checkpoint leaves its temp folder (checkpoints/.step_N.<host>-<pid>-<random>.l2rtmp/)
+    behind; the next run (resume or not) should delete it, as `l2r export` deletes its dead temp files."""
+    from l2r_core.atomic import temp_path_for
     from l2r_core.models.loading import load_model
     from l2r_training.loop import train
 
     data = _train_images(tmp_path / "data")
     cfg = _config(data, tmp_path / "run", 2)
     train(cfg, load_model("timm:resnet10t", weights=corpora.good.path))
-    stray = tmp_path / "run" / "checkpoints" / ".step_00000003.k1ll3d"
+    stray = temp_path_for(tmp_path / "run" / "checkpoints" / "step_00000003")
     stray.mkdir()
     (stray / "explainer.json").write_text('{"format": "l2r-expl', encoding="utf-8")  # half-written
     cfg = _config(data, tmp_path / "run", 3)
