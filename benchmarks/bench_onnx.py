@@ -44,16 +44,16 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     from l2r_core.models import load_model
-    from l2r_core.models.onnx_explainer import FusedOnnxAdapter, fused_explainer, load_onnx_explainer
-    from l2r_core.onnx_export import export_onnx
-    from l2r_core.onnx_export.parity import ort_session
+    from l2r_core.onnx.explainer import FusedOnnxAdapter, fused_explainer, open_onnx_explainer
+    from l2r_core.onnx import export_onnx
+    from l2r_core.onnx.parity import ort_session
 
     model = load_model("demo-cnn")
     ex = _explainer(model).eval()  # type: ignore[attr-defined]
     tmp = Path(tempfile.mkdtemp(prefix="bench_onnx_"))
     alone = export_onnx(ex, tmp / "explainer.onnx")
     fused = export_onnx(ex, tmp / "fused.onnx", fused=True)
-    onnx_ex = load_onnx_explainer(alone.path, model, threads=1)
+    onnx_ex = open_onnx_explainer(alone.path, model, threads=1)
     base = load_model(str(fused.path))
     adapter = FusedOnnxAdapter(ort_session(str(fused.path), threads=1), fused.path, base.preprocessing,
                                base.class_names, base.metadata, fused_explainer(base).meta)  # type: ignore[attr-defined]

@@ -64,13 +64,15 @@ class LoadedModel:
 
 
 def load_model_job(spec: str, weights: str | None, device: str, explainer_path: str | None,
-                   progress: Progress, *, optional_explainer: bool = False) -> LoadedModel:
+                   progress: Progress, *, optional_explainer: bool = False,
+                   options: dict[str, Any] | None = None) -> LoadedModel:
     """Load a model (and an explainer for it) on ``device``. With ``optional_explainer`` a missing
-    or refused explainer becomes a note instead of an error (the demo's fallback)."""
+    or refused explainer becomes a note instead of an error (the demo's fallback). ``options`` are
+    ``load_model``'s keyword options: the model card's keys, and ``card`` (a card file)."""
     from l2r_core.models.loading import load_model
 
     progress.step(0, 2, f"loading {spec}")
-    model = load_model(spec, weights or None, device=resolve_device(device))
+    model = load_model(spec, weights or None, device=resolve_device(device), **(options or {}))
     progress.step(1, 2, "model loaded")
     loaded = LoadedModel(model, spec)
     if explainer_path:
@@ -82,7 +84,7 @@ def load_model_job(spec: str, weights: str | None, device: str, explainer_path: 
                 raise
             loaded.notes = (f"explainer not loaded ({exc})",)
     else:
-        from l2r_core.models.onnx_explainer import fused_explainer
+        from l2r_core.onnx.explainer import fused_explainer
 
         loaded.explainer = fused_explainer(model)  # a fused ONNX file explains itself
     warm_imports()
@@ -107,10 +109,10 @@ def warm_imports() -> None:
 
 
 def load_explainer_job(model: ModelAdapter, path: str | Path, progress: Progress) -> Any:
-    from l2r_core.models.onnx_explainer import load_explainer_any
+    from l2r_core.explainer import load_explainer
 
     progress.step(0, 1, "loading explainer")
-    explainer = load_explainer_any(Path(path), model)  # a folder or an exported .onnx
+    explainer = load_explainer(Path(path), model)  # a folder or an exported .onnx
     explainer.to(model.device)
     explainer.eval()
     return explainer

@@ -84,7 +84,7 @@ def load_from_args(args: argparse.Namespace, need_explainer: bool = False) -> Lo
     explainer = None
     path = getattr(args, "explainer", None)
     if path is None:
-        from l2r_core.models.onnx_explainer import fused_explainer
+        from l2r_core.onnx.explainer import fused_explainer
 
         explainer = fused_explainer(model)  # a fused ONNX file carries its own explainer
         if explainer is None:
@@ -92,9 +92,9 @@ def load_from_args(args: argparse.Namespace, need_explainer: bool = False) -> Lo
 
             path = demo_explainer_dir(args.model)
     if path is not None:
-        from l2r_core.models.onnx_explainer import load_explainer_any
+        from l2r_core.explainer import load_explainer
 
-        explainer = load_explainer_any(Path(path), model).to(model.device)
+        explainer = load_explainer(Path(path), model).to(model.device)
     elif explainer is None and need_explainer:
         raise ConfigError(f"{args.model}: the l2r methods need a trained explainer. Pass --explainer DIR, "
                           f"or train one with `l2r train --model {args.model} IMAGES_DIR`.")

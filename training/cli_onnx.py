@@ -33,7 +33,7 @@ def add_onnx_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_onnx(args: argparse.Namespace) -> int:
-    from l2r_core.onnx_export import export_onnx
+    from l2r_core.onnx import export_onnx
 
     from .cli_common import load_from_args
 

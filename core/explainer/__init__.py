@@ -8,6 +8,7 @@ from .config import ExplainerConfig
 from .explainer import Explainer, build_explainer, explainer_fingerprint
 from .io import load_explainer, save_explainer
 from .network import L2RDecoder
+from .protocol import ExplainerLike
 
-__all__ = ["Explainer", "ExplainerConfig", "L2RDecoder", "build_explainer", "explainer_fingerprint",
+__all__ = ["Explainer", "ExplainerConfig", "ExplainerLike", "L2RDecoder", "build_explainer", "explainer_fingerprint",
            "load_explainer", "save_explainer"]

@@ -20,6 +20,7 @@ from ..models.weights import tensor_fingerprint
 from .config import ExplainerConfig
 from .explainer import Explainer, explainer_fingerprint, load_backbone, probe_features
 from .network import L2RDecoder
+from .protocol import ExplainerLike
 
 FORMAT = "l2r-explainer"
 VERSION = 1
@@ -115,9 +116,18 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
         raise ModelLoadError(f"{path}: damaged or truncated explainer weights ({exc}). Copy the explainer again.") from None
 
 
-def load_explainer(folder_or_file: str | Path, model: ModelAdapter, *,
-                   backbone: ModelAdapter | None = None) -> Explainer:
-    """Load an explainer saved by ``save_explainer`` for ``model``; refuses another model's explainer."""
+def load_explainer(path: str | Path, model: ModelAdapter, *, backbone: ModelAdapter | None = None) -> ExplainerLike:
+    """The one way to load an explainer for ``model``: a folder saved by ``save_explainer`` (or its
+    explainer.json), or an exported ``.onnx`` file (explainer alone or fused with its model).
+    Refuses an explainer made for other weights."""
+    if str(path).lower().endswith(".onnx"):
+        from ..onnx.explainer import open_onnx_explainer
+
+        return open_onnx_explainer(path, model)
+    return _load_folder(path, model, backbone)
+
+
+def _load_folder(folder_or_file: str | Path, model: ModelAdapter, backbone: ModelAdapter | None) -> Explainer:
     meta_path, weights_path = _paths(folder_or_file)
     meta = read_metadata(meta_path)
     check_target(meta, model, meta_path)

@@ -17,25 +17,26 @@ from ..attribution.registry import register_method
 from ..errors import ConfigError
 from ..models.adapter import ModelAdapter
 from ..progress import CancelOnly, Progress
-from .explainer import Explainer
 from ..metrics.soft import SoftLossConfig
+from .io import load_explainer
+from .protocol import ExplainerLike
 from .refine import RefineSettings, refine_map
 
 
 def _fused_explainer(model: ModelAdapter) -> Any:
     """The explainer inside a fused ONNX export (model + explainer in one file), else None."""
     try:
-        from ..models.onnx_explainer import fused_explainer
+        from ..onnx.explainer import fused_explainer
     except ImportError:  # the ONNX extras are optional
         return None
     return fused_explainer(model)
 
 
-def require_explainer(explainer: Any, model: ModelAdapter, method: str) -> Any:
+def _explainer_for(explainer: Any, model: ModelAdapter, method: str) -> ExplainerLike:
     """The ``explainer`` option as an explainer for ``model``; a clear error otherwise.
 
     Accepts an ``Explainer``, anything with the same ``explain``/``model`` interface (the ONNX
-    explainers of ``l2r_core.models.onnx_explainer``), or a path (explainer folder or exported
+    explainers of ``l2r_core.onnx.explainer``), or a path (explainer folder or exported
     ``.onnx``). With none given, a fused ONNX model explains itself.
     """
     if explainer is None:
@@ -44,16 +45,10 @@ def require_explainer(explainer: Any, model: ModelAdapter, method: str) -> Any:
         raise ConfigError(f"{method} needs a trained explainer: load one with --explainer FOLDER "
                           f"(or fine-tune one for this model with `l2r train`).")
     if isinstance(explainer, (str, Path)):
-        if str(explainer).lower().endswith(".onnx"):
-            from ..models.onnx_explainer import load_explainer_any
-
-            return load_explainer_any(explainer, model)
-        from .io import load_explainer
-
         return load_explainer(explainer, model)
-    if not isinstance(explainer, Explainer) and not (callable(getattr(explainer, "explain", None))
-                                                     and hasattr(explainer, "model")):
-        raise ConfigError(f"{method}: option explainer must be an Explainer or a folder, "
+    if not isinstance(explainer, ExplainerLike):
+        raise ConfigError(f"{method}: option explainer must be an explainer (ExplainerLike: explain, model, fingerprint, "
+                          f"describe, to, eval) or its folder or .onnx file, "
                           f"got {type(explainer).__name__}")
     if explainer.model is not model and explainer.model.fingerprint != model.fingerprint:
         raise ConfigError(f"{method}: the explainer was built for {explainer.model.name} "
@@ -67,7 +62,7 @@ def require_explainer(explainer: Any, model: ModelAdapter, method: str) -> Any:
                              "one forward pass of the target plus a small decoder.")
 def l2r(model: ModelAdapter, inputs: torch.Tensor, targets: torch.Tensor, *, batch_limit: int,
         progress: Progress, explainer: Any = None) -> torch.Tensor:
-    ex = require_explainer(explainer, model, "L2R")
+    ex = _explainer_for(explainer, model, "L2R")
     n, chunk = inputs.shape[0], max(1, int(batch_limit))
     total, out = math.ceil(n / chunk), []
     for k, start in enumerate(range(0, n, chunk)):
@@ -103,7 +98,7 @@ def l2r_refine(model: ModelAdapter, inputs: torch.Tensor, targets: torch.Tensor,
                settings: RefineSettings | None = None) -> torch.Tensor:
     """Per image: the explainer's map, then ``steps`` refinement steps (``config`` and ``settings``
     as in ``refine``)."""
-    ex = require_explainer(explainer, model, "L2R + refinement")
+    ex = _explainer_for(explainer, model, "L2R + refinement")
     initial = l2r(model, inputs, targets, batch_limit=batch_limit, progress=CancelOnly(progress), explainer=ex)
     n, steps = inputs.shape[0], int(steps)
     out = []

@@ -51,7 +51,7 @@ def load_method_registry() -> None:
 def _fused_explainer(model: ModelAdapter) -> Any | None:
     """A fused ONNX export (model + explainer in one file) explains itself."""
     try:
-        from ..models.onnx_explainer import fused_explainer
+        from ..onnx.explainer import fused_explainer
     except ImportError:  # ONNX extras not installed
         return None
     return fused_explainer(model)

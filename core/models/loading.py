@@ -67,7 +67,7 @@ def load_model(
                 f"timm:<architecture> with --weights, or a path to a .onnx or TorchScript file.")
         settings = settings.over(card_beside(path))
         if path.suffix.lower() == ".onnx":
-            from .onnx_explainer import load_onnx_model as load_onnx
+            from ..onnx.explainer import load_onnx_model as load_onnx
 
             adapter = load_onnx(path, preprocessing, None, settings)
         else:

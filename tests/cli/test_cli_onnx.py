@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from l2r_core.models import load_model
-from l2r_core.models.onnx_explainer import fused_explainer, load_onnx_explainer
-from l2r_core.onnx_export import read_metadata
+from l2r_core.explainer import load_explainer
+from l2r_core.onnx.explainer import fused_explainer
+from l2r_core.onnx import read_metadata
 from l2r_training.cli import main
 
 from ..core.test_onnx_export import NAMES, SIZE, make_explainer_dir, make_tiny_model
@@ -53,7 +54,7 @@ def test_export_fused_and_explainer_only(tiny, tmp_path, capsys) -> None:
     code, out, err = _run(capsys, *_model_args(tiny), "--explainer", str(tiny["explainer"]), "--out", str(alone))
     assert code == 0 and "(explainer," in out
     model = load_model("timm:resnet10t", weights=tiny["weights"])
-    assert load_onnx_explainer(alone, model).explain(torch.zeros(2, 3, SIZE, SIZE), [0, 1])[0].shape == (2, SIZE, SIZE)
+    assert load_explainer(alone, model).explain(torch.zeros(2, 3, SIZE, SIZE), [0, 1])[0].shape == (2, SIZE, SIZE)
 
 
 def test_missing_explainer_is_one_line(tiny, tmp_path, capsys) -> None:
@@ -99,7 +100,7 @@ def test_l2r_method_uses_the_fused_map(tiny, tmp_path) -> None:
     whether the explainer is passed or not (a fused model explains itself)."""
     from l2r_core.attribution.registry import attribute
     from l2r_core.explainer import load_explainer
-    from l2r_core.onnx_export import export_onnx
+    from l2r_core.onnx import export_onnx
 
     model = load_model("timm:resnet10t", weights=tiny["weights"])
     ex = load_explainer(tiny["explainer"], model)
@@ -118,7 +119,7 @@ def test_cli_explain_with_fused_onnx_model(tiny, tmp_path, capsys) -> None:
     from PIL import Image
 
     from l2r_core.explainer import load_explainer
-    from l2r_core.onnx_export import export_onnx
+    from l2r_core.onnx import export_onnx
 
     model = load_model("timm:resnet10t", weights=tiny["weights"])
     ex = load_explainer(tiny["explainer"], model)

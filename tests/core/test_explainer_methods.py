@@ -51,7 +51,7 @@ def test_missing_or_foreign_explainer_is_refused(tmp_path) -> None:
     other = build_explainer(tiny("fp-b"), SMALL)
     with pytest.raises(ConfigError, match="fp-b.*fp-a"):
         attribute("l2r", model, x, 0, explainer=other)
-    with pytest.raises(ConfigError, match="must be an Explainer"):
+    with pytest.raises(ConfigError, match="must be an explainer \\(ExplainerLike"):
         attribute("l2r", model, x, 0, explainer=3)
 
 
@@ -82,15 +82,35 @@ def test_l2r_refine_runs_and_reports_progress() -> None:
 
 
 def test_duck_typed_explainer_is_accepted() -> None:
-    """ONNX explainers share the interface (explain, model) without being Explainer subclasses."""
+    """ONNX explainers implement ExplainerLike without being Explainer subclasses; so can anyone's."""
     model = tiny()
 
     class Constant:
+        fingerprint, config = "constant", None
+
         def __init__(self) -> None:
             self.model = model
 
         def explain(self, x: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             return targets.float()[:, None, None].expand(-1, 32, 32), torch.zeros(x.shape[0], 4)
 
+        def describe(self) -> dict[str, object]:
+            return {"kind": "constant"}
+
+        def to(self, device: object) -> "Constant":
+            return self
+
+        def eval(self) -> "Constant":
+            return self
+
     maps = attribute("l2r", model, torch.randn(2, 3, 32, 32), [1, 3], explainer=Constant())
     assert maps.shape == (2, 32, 32) and maps[0].eq(1).all() and maps[1].eq(3).all()
+
+    class OnlyExplain:
+        model = tiny()
+
+        def explain(self, x: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            raise AssertionError("never called")
+
+    with pytest.raises(ConfigError, match="option explainer must be"):
+        attribute("l2r", model, torch.randn(1, 3, 32, 32), [0], explainer=OnlyExplain())

@@ -13,13 +13,12 @@ import torch
 from safetensors.torch import save_file
 
 from l2r_core.errors import ConfigError, ModelLoadError
-from l2r_core.explainer import ExplainerConfig, build_explainer, explainer_fingerprint, save_explainer
+from l2r_core.explainer import ExplainerConfig, build_explainer, explainer_fingerprint, load_explainer, save_explainer
 from l2r_core.models import load_model
-from l2r_core.models.onnx_adapter import OnnxAdapter
-from l2r_core.models.onnx_explainer import (FusedOnnxAdapter, OnnxExplainer, fused_explainer, load_explainer_any,
-                                            load_onnx_explainer, load_onnx_model)
-from l2r_core.onnx_export import export_onnx, read_metadata
-from l2r_core.onnx_export import export as export_module
+from l2r_core.onnx.adapter import OnnxAdapter
+from l2r_core.onnx.explainer import FusedOnnxAdapter, OnnxExplainer, fused_explainer, load_onnx_model
+from l2r_core.onnx import export_onnx, read_metadata
+from l2r_core.onnx import export as export_module
 
 SIZE = 48
 NAMES = [f"kind {i}" for i in range(6)]
@@ -77,7 +76,7 @@ def test_files_pass_the_checker_with_a_dynamic_batch_axis(exported) -> None:
 
 def test_explainer_only_matches_torch_on_batch_of_three(exported) -> None:
     ex, model = exported["explainer"], exported["model"]
-    onnx_ex = load_onnx_explainer(exported["alone"].path, model)
+    onnx_ex = load_explainer(exported["alone"].path, model)
     assert isinstance(onnx_ex, OnnxExplainer)
     x, targets = _batch(3), [0, 5, 2]
     with torch.no_grad():
@@ -146,17 +145,17 @@ def test_metadata_round_trip(exported) -> None:
         assert ExplainerConfig.from_dict(meta.explainer["config"]) == ex.config
         assert meta.class_names == NAMES and meta.preprocessing == model.preprocessing.to_dict()
         assert meta.exporter["opset"] >= 17 and meta.exporter["torch"] == torch.__version__
-    onnx_ex = load_onnx_explainer(exported["alone"].path, model)
+    onnx_ex = load_explainer(exported["alone"].path, model)
     assert onnx_ex.fingerprint == explainer_fingerprint(ex) and onnx_ex.config == ex.config
 
 
 def test_explainer_file_refuses_another_models_weights(exported, tmp_path) -> None:
     other = load_model("timm:resnet10t", weights=make_tiny_model(tmp_path / "other", seed=3))
     with pytest.raises(ModelLoadError, match=r"exported for timm:resnet10t .*fingerprint"):
-        load_onnx_explainer(exported["alone"].path, other)
+        load_explainer(exported["alone"].path, other)
     # the fused file of the same model stands for the same weights: accepted as the model
     fused_model = load_model(str(exported["fused"].path))
-    assert load_onnx_explainer(exported["alone"].path, fused_model).explain(_batch(2))[0].shape == (2, SIZE, SIZE)
+    assert load_explainer(exported["alone"].path, fused_model).explain(_batch(2))[0].shape == (2, SIZE, SIZE)
 
 
 def test_explainer_only_file_is_not_a_classifier(exported, tmp_path) -> None:
@@ -167,7 +166,7 @@ def test_explainer_only_file_is_not_a_classifier(exported, tmp_path) -> None:
     with pytest.raises(ModelLoadError, match="not a valid ONNX"):
         load_onnx_model(junk)
     with pytest.raises(ModelLoadError, match="not a valid ONNX"):
-        load_explainer_any(junk, exported["model"])
+        load_explainer(junk, exported["model"])
 
 
 def test_failed_parity_or_bad_name_writes_nothing(exported, tmp_path, monkeypatch) -> None:

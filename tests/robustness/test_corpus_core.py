@@ -71,12 +71,12 @@ def test_every_image_loads_and_explains_or_is_refused_by_name(corpora: Corpora, 
 def _load(item: ModelCorpusItem, model: Any) -> Any:
     from l2r_core.explainer import load_explainer
     from l2r_core.models.loading import load_model
-    from l2r_core.models.onnx_explainer import load_explainer_any
+    from l2r_core.explainer import load_explainer
 
     if item.kind == "model":
         return load_model(item.spec, weights=item.weights)
     if item.path.suffix == ".onnx":
-        return load_explainer_any(item.path, model)
+        return load_explainer(item.path, model)
     return load_explainer(item.path, model)
 
 

@@ -8,11 +8,11 @@ import numpy as np
 import torch
 
 from ..errors import ModelLoadError
-from .adapter import ModelAdapter
-from .card import ModelCard
-from .class_names import default_class_names
-from .preprocessing import Preprocessing
-from .weights import file_fingerprint
+from ..models.adapter import ModelAdapter
+from ..models.card import ModelCard
+from ..models.class_names import default_class_names
+from ..models.preprocessing import Preprocessing
+from ..models.weights import file_fingerprint
 
 
 class OnnxAdapter(ModelAdapter):

@@ -1,6 +1,6 @@
 """Exported explainers (``l2r export-onnx``) used like the torch ``Explainer``.
 
-Two kinds of file (see ``l2r_core.onnx_export``):
+Two kinds of file (see ``l2r_core.onnx``):
 - explainer alone, (image, target) -> map: ``OnnxExplainer`` pairs it with the model it explains
   (torch or ONNX) and refuses another model's file;
 - fused with its target, image -> (logits, map of the top class, top class): ``FusedOnnxAdapter``
@@ -19,13 +19,13 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, ModelLoadError
-from ..onnx_export.metadata import (IMAGE, KIND_EXPLAINER, KIND_FUSED, LOGITS, MAP, TARGET, OnnxExplainerMeta,
+from .metadata import (IMAGE, KIND_EXPLAINER, KIND_FUSED, LOGITS, MAP, TARGET, OnnxExplainerMeta,
                                     is_l2r_file, parse_metadata)
 from ..targets import as_targets
-from .adapter import ModelAdapter
-from .card import ModelCard
-from .onnx_adapter import OnnxAdapter, load_onnx
-from .preprocessing import Preprocessing
+from ..models.adapter import ModelAdapter
+from ..models.card import ModelCard
+from .adapter import OnnxAdapter, load_onnx
+from ..models.preprocessing import Preprocessing
 
 
 def _numpy(x: torch.Tensor) -> np.ndarray:
@@ -161,7 +161,7 @@ class FusedOnnxExplainer(_OnnxExplainerBase):
 
 # -- loading ------------------------------------------------------------------------------------
 def _session(path: Path, threads: int | None) -> Any:
-    from ..onnx_export.parity import ort_session
+    from .parity import ort_session
 
     if not path.is_file():
         raise ModelLoadError(f"{path}: ONNX explainer file not found. Check the path.")
@@ -194,7 +194,7 @@ def check_model_matches(meta: OnnxExplainerMeta, model: ModelAdapter, path: Path
                              f"{model.preprocessing.input_size[0]}x{model.preprocessing.input_size[1]}.")
 
 
-def load_onnx_explainer(path: str | Path, model: ModelAdapter, *, threads: int | None = None
+def open_onnx_explainer(path: str | Path, model: ModelAdapter, *, threads: int | None = None
                         ) -> OnnxExplainer | FusedOnnxExplainer:
     """An exported explainer for ``model`` (explainer-only or fused file); refuses another model's."""
     p = Path(path)
@@ -208,15 +208,6 @@ def load_onnx_explainer(path: str | Path, model: ModelAdapter, *, threads: int |
         return model.explainer
     pre = Preprocessing.from_dict(meta.preprocessing)
     return FusedOnnxAdapter(session, p, pre, meta.class_names, props, meta).explainer
-
-
-def load_explainer_any(path: str | Path, model: ModelAdapter) -> Any:
-    """An explainer folder (torch, ``load_explainer``) or an exported ``.onnx`` file."""
-    if str(path).lower().endswith(".onnx"):
-        return load_onnx_explainer(path, model)
-    from ..explainer.io import load_explainer
-
-    return load_explainer(path, model)
 
 
 def fused_explainer(model: ModelAdapter) -> FusedOnnxExplainer | None:
@@ -236,7 +227,7 @@ def fused_explainer(model: ModelAdapter) -> FusedOnnxExplainer | None:
 
 def _refuse_explainer_only(path: Path) -> None:
     try:
-        from ..onnx_export.metadata import read_metadata
+        from .metadata import read_metadata
 
         kind = read_metadata(str(path)).kind
     except ModelLoadError:
