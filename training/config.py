@@ -6,11 +6,12 @@ as JSON next to every checkpoint and inside the final explainer's manifest.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from l2r_core.atomic import atomic_write_text
+from l2r_core.config_base import ConfigBase
 from l2r_core.errors import ConfigError
 from l2r_core.metrics.loss_target import AMP_MODES
 from l2r_core.metrics.soft import SoftLossConfig
@@ -37,8 +38,10 @@ def _mode(value: Any, on: str) -> Any:
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(ConfigBase):
     """Everything one training run needs. Defaults are the paper's (DESIGN.md section 2)."""
+
+    config_name: ClassVar[str] = "training config"
 
     # What to train on and for.
     data: str = ""  # folder of images (recursive; class subfolders give labels)
@@ -99,26 +102,21 @@ class TrainConfig:
         return self.loss.ranking
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = super().to_dict()
         d["loss"] = self.loss.to_dict()
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], source: str = "config") -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"{source}: unknown training settings {', '.join(unknown)}. "
-                              f"Known: {', '.join(sorted(known))}.")
-        kwargs = dict(d)
+    def from_dict(cls, d: dict[str, Any], source: str | None = None) -> "TrainConfig":
+        cfg = super().from_dict(d, source)
+        cfg.validate(source or cls.config_name)
+        return cfg
+
+    @classmethod
+    def prepare(cls, kwargs: dict[str, Any], source: str) -> dict[str, Any]:
         if "loss" in kwargs:
             kwargs["loss"] = _loss_from(kwargs["loss"], source)
-        try:
-            cfg = cls(**kwargs)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{source}: {exc}") from None
-        cfg.validate(source)
-        return cfg
+        return kwargs
 
     def validate(self, source: str = "config") -> None:
         """Raise ConfigError naming the bad setting; called after every merge."""

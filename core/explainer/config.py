@@ -1,14 +1,15 @@
 """Explainer hyper-parameters: everything needed to rebuild the decoder, saved next to its weights."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
+from ..config_base import ConfigBase
 from ..errors import ConfigError
 
 
 @dataclass
-class ExplainerConfig:
+class ExplainerConfig(ConfigBase):
     """Architecture of the learned explainer (DESIGN.md section 2).
 
     Channel widths deviate from the paper (stage 256 / fusion 128): the paper's head sits on a
@@ -17,6 +18,8 @@ class ExplainerConfig:
     forward pass on one CPU thread (1.1-1.43x over runs on a busy machine; the paper's widths:
     4x), see benchmarks/explainer_cost.py. ``ExplainerConfig.paper()`` gives 256 / 128 / 32.
     """
+
+    config_name: ClassVar[str] = "explainer config"
 
     backbone: str = "target"  # "target": the target's own features; else "timm:<arch>" + backbone_weights
     backbone_weights: str | None = None
@@ -49,21 +52,8 @@ class ExplainerConfig:
         base.update(overrides)
         return cls(**base)
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["input_size"] = list(self.input_size)
-        return d
-
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ExplainerConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"explainer config: unknown keys {', '.join(unknown)}")
-        kwargs = dict(d)
+    def prepare(cls, kwargs: dict[str, Any], source: str) -> dict[str, Any]:
         if "input_size" in kwargs:
             kwargs["input_size"] = tuple(kwargs["input_size"])
-        try:
-            return cls(**kwargs)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"explainer config: {exc}") from None
+        return kwargs

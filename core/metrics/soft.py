@@ -11,13 +11,14 @@ same soft plan that image is exactly ``lerp(reference, x, deletion_mask)`` (the 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch.profiler import record_function
 
+from ..config_base import ConfigBase
 from ..errors import ConfigError
 from ..models.adapter import ModelAdapter
 from ..ranking import DEFAULT_SCORE_CAP, NORMALIZE_MODES, gumbel_sinkhorn, sinkhorn_buckets
@@ -242,8 +243,10 @@ def soft_curves(model: ModelAdapter, x: torch.Tensor, raw_map: torch.Tensor,
 
 
 @dataclass
-class SoftLossConfig:
+class SoftLossConfig(ConfigBase):
     """Settings of the soft deletion/insertion loss; defaults are the L2R paper's."""
+
+    config_name: ClassVar[str] = "soft-loss settings"
 
     grid_min: int = 7
     grid_max: int = 28
@@ -299,17 +302,11 @@ class SoftLossConfig:
         if self.percentile_samples < 0:
             raise ConfigError("percentile_samples must be >= 0 (0: every point)")
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["references"] = list(self.references)
-        return d
-
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "SoftLossConfig":
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ConfigError(f"unknown soft-loss settings: {sorted(unknown)}")
-        return cls(**d)
+    def prepare(cls, kwargs: dict[str, Any], source: str) -> dict[str, Any]:
+        if "references" in kwargs:
+            kwargs["references"] = tuple(kwargs["references"])
+        return kwargs
 
     def tau_at(self, step: int, total: int) -> float:
         """Linear anneal: tau_start at step 0, tau_end at step ``total`` (and after)."""

@@ -157,7 +157,7 @@ def test_config_round_trip_and_validation() -> None:
     again = ExplainerConfig.from_dict(cfg.to_dict())
     assert again == cfg and again.input_size == (48, 64)
     assert ExplainerConfig.paper().stage_channels == 256 and ExplainerConfig.paper().fusion_channels == 128
-    with pytest.raises(ConfigError, match="unknown keys"):
+    with pytest.raises(ConfigError, match="explainer config: unknown settings stage_chanels. Known: backbone"):
         ExplainerConfig.from_dict({"stage_chanels": 3})
     with pytest.raises(ConfigError, match="backbone"):
         ExplainerConfig(backbone="resnet18")

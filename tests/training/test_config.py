@@ -56,7 +56,7 @@ def test_flags_not_given_do_not_override() -> None:
     ({"lr": -1}, "lr must be > 0"),
     ({"loss": {"grid_min": 30}}, "grid_min"),
     ({"augment": "wild"}, "augment"),
-    ({"learning_rate": 1}, "unknown training settings learning_rate"),
+    ({"learning_rate": 1}, "unknown settings learning_rate. Known: amp"),
     ({"loss": {"sinkhorn": 3}}, "sinkhorn"),
 ])
 def test_bad_settings_name_the_setting(tmp_path: Path, bad: dict, words: str) -> None:
