@@ -16,3 +16,6 @@ torch.set_num_threads(1)
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+# The fixtures users get from l2r_core.testing (l2r_tiny_cnn, l2r_tiny_weights, ...).
+pytest_plugins = ["l2r_core.testing.plugin"]

@@ -10,52 +10,34 @@ from typing import Any
 import torch
 from torch import nn
 
+from l2r_core import testing
 from l2r_core.models.adapter import ModelAdapter
+from l2r_core.models.class_names import default_class_names
+from l2r_core.models.module_adapter import ModuleAdapter
 from l2r_core.models.preprocessing import Preprocessing
 from l2r_core.models.timm_adapter import TimmAdapter
 
 
-class ModuleAdapter(ModelAdapter):
-    """Any torch module as a frozen classifier (hand-built test networks)."""
-
-    kind = "module"
-    supports_grad = True
-
-    def __init__(self, module: nn.Module, input_size: tuple[int, int], num_classes: int, channels: int = 3) -> None:
-        pre = Preprocessing(input_size=input_size, resize="squash", grayscale=channels == 1)
-        super().__init__("test:module", pre, [f"class {i}" for i in range(num_classes)], "test")
-        self._module = module.eval()
-        for p in self._module.parameters():
-            p.requires_grad_(False)
-
-    @property
-    def module(self) -> nn.Module:
-        return self._module
-
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self._module(x)
+def module_model(module: nn.Module, input_size: tuple[int, int], num_classes: int, channels: int = 3) -> ModelAdapter:
+    """A hand-built test network as a model (the ``l2r_core.wrap`` adapter, without its probe
+    pass, so networks built to fail can be tested): whole image squashed, classes "class i"."""
+    pre = Preprocessing(input_size=input_size, resize="squash", grayscale=channels == 1)
+    return ModuleAdapter(module, pre, default_class_names(num_classes), "test")
 
 
 def timm_adapter(arch: str, size: int | tuple[int, int] = 32, num_classes: int = 5, **kwargs: Any) -> TimmAdapter:
     """A timm architecture with random weights at a small input size."""
-    import timm
-
-    hw = (size, size) if isinstance(size, int) else tuple(size)
-    model = timm.create_model(arch, pretrained=False, num_classes=num_classes, **kwargs)
-    pre = Preprocessing(input_size=hw, resize="squash")  # type: ignore[arg-type]
-    return TimmAdapter(model, arch, pre, [f"class {i}" for i in range(num_classes)], "test", "", kwargs)
+    return testing.tiny_timm(arch, size=size, num_classes=num_classes, **kwargs)
 
 
 def tiny_cnn(size: int = 64, num_classes: int = 5) -> TimmAdapter:
     """timm resnet10t (final map 2x2 at 64 px)."""
-    return timm_adapter("resnet10t", size, num_classes)
+    return testing.tiny_cnn(size, num_classes)
 
 
 def tiny_vit(size: int | tuple[int, int] = 32, num_classes: int = 5, **kwargs: Any) -> TimmAdapter:
     """timm ViT with 8-px patches, 2 blocks of width 32 (4x4 grid at 32 px)."""
-    args: dict[str, Any] = dict(img_size=size, patch_size=8, depth=2, embed_dim=32, num_heads=2)
-    args.update(kwargs)
-    return timm_adapter("vit_tiny_patch16_224", size, num_classes, **args)
+    return testing.tiny_vit(size, num_classes, **kwargs)
 
 
 def hand_cnn(num_classes: int = 3) -> nn.Sequential:

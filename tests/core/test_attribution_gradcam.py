@@ -8,7 +8,7 @@ from l2r_core.attribution import attribute
 from l2r_core.attribution.layers import find_target_layer, tokens_to_grid
 from l2r_core.errors import ConfigError
 
-from .fixtures_models import ModuleAdapter, hand_cnn, identity_blocks_vit, timm_adapter, tiny_cnn, tiny_vit
+from .fixtures_models import module_model, hand_cnn, identity_blocks_vit, timm_adapter, tiny_cnn, tiny_vit
 
 
 def _hand_cam(act: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
@@ -19,7 +19,7 @@ def _hand_cam(act: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
 
 def test_gradcam_equals_hand_computation_on_tiny_cnn() -> None:
     net = hand_cnn()
-    model = ModuleAdapter(net, (12, 12), 3)
+    model = module_model(net, (12, 12), 3)
     x, t = torch.randn(3, 3, 12, 12), torch.tensor([0, 2, 1])
     assert find_target_layer(model, x).name == "1"  # the ReLU: last spatial map before pooling
     act = net[1](net[0](x)).requires_grad_(True)

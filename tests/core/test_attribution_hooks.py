@@ -8,7 +8,7 @@ from torch import nn
 from l2r_core.attribution import attribute
 from l2r_core.attribution.hooks import HookSession, record
 
-from .fixtures_models import ModuleAdapter, hand_cnn, tiny_vit
+from .fixtures_models import module_model, hand_cnn, tiny_vit
 
 
 def _no_hooks(root: nn.Module) -> bool:
@@ -41,7 +41,7 @@ class _Boom(nn.Module):
 
 def test_gradcam_releases_hooks_when_model_raises() -> None:
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), _Boom())
-    model = ModuleAdapter(net, (16, 16), 3)
+    model = module_model(net, (16, 16), 3)
     with pytest.raises(RuntimeError, match="model failed"):
         attribute("gradcam", model, torch.zeros(1, 3, 16, 16), 0, layer="1")
     assert _no_hooks(net)

@@ -7,19 +7,20 @@ import torch
 from l2r_core.attribution import attribute
 from l2r_core.attribution.integrated_gradients import integration_points, resolve_baseline
 from l2r_core.errors import Cancelled, ConfigError
+from l2r_core.models.adapter import ModelAdapter
 from l2r_core.progress import CancelToken
 
-from .fixtures_models import ModuleAdapter, smooth_cnn
+from .fixtures_models import module_model, smooth_cnn
 
 
 @pytest.fixture
-def model() -> ModuleAdapter:
-    return ModuleAdapter(smooth_cnn(), (16, 16), 3)
+def model() -> ModelAdapter:
+    return module_model(smooth_cnn(), (16, 16), 3)
 
 
 @pytest.mark.parametrize("rule", ["riemann_trapezoid", "gausslegendre"])
 @pytest.mark.parametrize("baseline", ["mean", "black", "blur"])
-def test_completeness_logit(model: ModuleAdapter, rule: str, baseline: str) -> None:
+def test_completeness_logit(model: ModelAdapter, rule: str, baseline: str) -> None:
     # f = target-class LOGIT: sum of attributions = f(x) - f(baseline) within 5%
     x, t = torch.randn(2, 3, 16, 16) * 2, torch.tensor([0, 2])
     attr = attribute("ig", model, x, t, steps=64, rule=rule, baseline=baseline, batch_limit=40)
@@ -31,7 +32,7 @@ def test_completeness_logit(model: ModuleAdapter, rule: str, baseline: str) -> N
     assert torch.allclose(attr.sum((1, 2)), delta, rtol=0.05, atol=1e-6), (attr.sum((1, 2)), delta)
 
 
-def test_completeness_probability_and_tensor_baseline(model: ModuleAdapter) -> None:
+def test_completeness_probability_and_tensor_baseline(model: ModelAdapter) -> None:
     x, t = torch.randn(1, 3, 16, 16) * 2, torch.tensor([1])
     x0 = torch.full((3, 1, 1), 0.5)
     attr = attribute("ig", model, x, t, steps=64, baseline=x0, output="probability")
@@ -40,7 +41,7 @@ def test_completeness_probability_and_tensor_baseline(model: ModuleAdapter) -> N
     assert abs(float(attr.sum()) - float(p)) <= 0.05 * abs(float(p)) + 1e-5
 
 
-def test_result_does_not_depend_on_batching(model: ModuleAdapter) -> None:
+def test_result_does_not_depend_on_batching(model: ModelAdapter) -> None:
     x = torch.randn(3, 3, 16, 16)
     a = attribute("ig", model, x, [0, 1, 2], steps=10, batch_limit=7)
     b = attribute("ig", model, x, [0, 1, 2], steps=10, batch_limit=64)
@@ -56,7 +57,7 @@ def test_integration_points_integrate_polynomials() -> None:
         integration_points(8, "simpson")
 
 
-def test_ig_is_cancellable(model: ModuleAdapter) -> None:
+def test_ig_is_cancellable(model: ModelAdapter) -> None:
     class StopAfter(CancelToken):
         def step(self, done: int, total: int, message: str = "") -> None:
             super().step(done, total, message)

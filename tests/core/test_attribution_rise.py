@@ -7,15 +7,16 @@ import torch
 from l2r_core.attribution import attribute
 from l2r_core.attribution.model_info import fixed_batch_size
 from l2r_core.attribution.rise import RiseMasks
+from l2r_core.models.adapter import ModelAdapter
 
-from .fixtures_models import ModuleAdapter, RegionReader
+from .fixtures_models import module_model, RegionReader
 
 BOX = (4, 12, 18, 28)  # rows 4..11, cols 18..27 of a 32x32 image
 
 
 @pytest.fixture
-def region_model() -> ModuleAdapter:
-    return ModuleAdapter(RegionReader(BOX), (32, 32), 2)
+def region_model() -> ModelAdapter:
+    return module_model(RegionReader(BOX), (32, 32), 2)
 
 
 def test_masks_follow_the_paper() -> None:
@@ -29,7 +30,7 @@ def test_masks_follow_the_paper() -> None:
     assert ((masks > 0) & (masks < 1)).float().mean() > 0.2  # bilinear: smooth, not binary
 
 
-def test_rise_reproducible_with_seed(region_model: ModuleAdapter) -> None:
+def test_rise_reproducible_with_seed(region_model: ModelAdapter) -> None:
     x = torch.ones(1, 3, 32, 32)
     a = attribute("rise", region_model, x, 0, n_masks=64, seed=5, batch_limit=16)
     b = attribute("rise", region_model, x, 0, n_masks=64, seed=5, batch_limit=50)
@@ -38,7 +39,7 @@ def test_rise_reproducible_with_seed(region_model: ModuleAdapter) -> None:
     assert not torch.allclose(a, c, atol=1e-3)
 
 
-def test_rise_peaks_in_the_region_the_model_reads(region_model: ModuleAdapter) -> None:
+def test_rise_peaks_in_the_region_the_model_reads(region_model: ModelAdapter) -> None:
     x = torch.ones(2, 3, 32, 32)
     sal = attribute("rise", region_model, x, [0, 1], n_masks=400, cell_size=4, batch_limit=100)
     assert sal.shape == (2, 32, 32) and torch.isfinite(sal).all()
@@ -54,7 +55,7 @@ def test_rise_peaks_in_the_region_the_model_reads(region_model: ModuleAdapter) -
 
 @pytest.mark.filterwarnings("ignore")
 @pytest.mark.parametrize("dynamic", [True, False])
-def test_rise_on_onnx_model_matches_torch(tmp_path, region_model: ModuleAdapter, dynamic: bool) -> None:
+def test_rise_on_onnx_model_matches_torch(tmp_path, region_model: ModelAdapter, dynamic: bool) -> None:
     from l2r_core.models import load_model
 
     path = tmp_path / "region.onnx"
