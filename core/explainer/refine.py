@@ -49,13 +49,8 @@ REFINE_AMP = "off"  # bf16 was slower here and refined less (benchmarks/refine_c
 
 @dataclass
 class RefineSettings:
-    """How the map is optimised, chosen on the HARD 'aha' metric (benchmarks/refine_choices.py:
-    demo CNN, the 4 sample photos at 112 px, 10 steps from Grad-CAM maps, mean ins-del 0.179 before).
-    After: residual 28 + random grid 0.434; full-resolution map 0.339 (deletion drops, but insertion
-    falls too: pixel-level adversarial patterns); fixed grid 14: 0.337; no Gumbel noise: 0.243;
-    lr 0.02 / 0.1: 0.348 / 0.393; residual 14: 0.432; score scale 1 (lr 0.2): 0.389; mean reference
-    only: 0.465 (fits the 'aha' protocol itself; the default keeps the paper's three references).
-    From Integrated-Gradients maps: 0.047 -> 0.152 (residual) vs 0.103 (full map)."""
+    """How the map is optimised. The defaults were chosen on the hard 'aha' metric; the ablation
+    behind them is in docs/refinement.md (benchmarks/refine_choices.py reproduces it)."""
 
     residual_grid: int | None = 28  # residual's side (None: optimise the full-resolution map)
     grid: int | None = None  # soft-loss grid; None: drawn per step from the loss config's range
