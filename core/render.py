@@ -63,6 +63,68 @@ def normalize_map(raw: np.ndarray, low: float = LOW_PERCENTILE, high: float = HI
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
+# -- display modes: which sign of a map is shown (signed maps such as IG's) ----------------------
+# key -> label. "raw" shows the values as the method gives them (highest = ranked first by the
+# deletion/insertion curves), so it is the default and what every method showed before the modes.
+DISPLAY_MODES: dict[str, str] = {
+    "raw": "As computed",
+    "absolute": "Absolute |map|",
+    "positive": "Positive only",
+    "negative": "Negative only",
+    "signed": "Signed (blue - / red +)",
+}
+DEFAULT_DISPLAY_MODE = "raw"
+SIGNED_PERCENTILE = 99.0
+SIGNED_LABEL = (f"Signed colour scale shared by all maps: each map is divided by its own {SIGNED_PERCENTILE:g}th "
+                f"percentile of |map| (clipped to -1..+1); white is 0, blue negative, red positive.")
+DIVERGING = "blue-white-red"
+# ColorBrewer RdBu (Apache-2.0), reversed: negative blue, zero the neutral near-white, positive red.
+_DIVERGING_ANCHORS = [(5, 48, 97), (33, 102, 172), (67, 147, 195), (146, 197, 222), (209, 229, 240),
+                      (247, 247, 247), (253, 219, 199), (244, 165, 130), (214, 96, 77), (178, 24, 43), (103, 0, 31)]
+
+def diverging_anchors() -> tuple[np.ndarray, np.ndarray]:
+    """(positions in [0,1], (N,3) uint8 colours) of the diverging map; the neutral colour sits at 0.5."""
+    colours = np.array(_DIVERGING_ANCHORS, dtype=np.uint8)
+    return np.linspace(0.0, 1.0, len(colours)), colours
+
+
+def diverging_lut() -> np.ndarray:
+    """(256,3) uint8 blue-white-red lookup table (same shape as ``colormap_lut``)."""
+    pos, colours = diverging_anchors()
+    t = np.linspace(0.0, 1.0, 256)
+    return np.stack([np.interp(t, pos, colours[:, c].astype(np.float64)) for c in range(3)], 1).round().astype(np.uint8)
+
+
+def signed_normalize(raw: np.ndarray, percentile: float = SIGNED_PERCENTILE) -> np.ndarray:
+    """The one signed display normalisation: divide by the ``percentile`` of |map| (zero stays zero),
+    clip to [-1, 1], then map to [0, 1] for the lookup table, so 0 -> 0.5, the neutral middle colour.
+    A map whose percentile is 0 (a few non-zero pixels) falls back to max |map|; non-finite pixels are 0."""
+    m = np.nan_to_num(np.asarray(raw, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    mag = np.abs(m)
+    scale = float(np.percentile(mag, percentile)) if mag.size else 0.0
+    if not scale > 0.0:
+        scale = float(mag.max()) if mag.size else 0.0
+    if not scale > 0.0:
+        return np.full(m.shape, 0.5, dtype=np.float32)
+    return ((np.clip(m / scale, -1.0, 1.0) + 1.0) * 0.5).astype(np.float32)
+
+
+def display_map(raw: np.ndarray, mode: str, shown: np.ndarray | None = None) -> np.ndarray:
+    """What the overlay shows for ``mode``, in [0, 1]. ``shown`` is the cached ``normalize_map(raw)``."""
+    if mode == "signed":
+        return signed_normalize(raw)
+    if mode == "raw":
+        return shown if shown is not None else normalize_map(raw)
+    m = np.asarray(raw, dtype=np.float32)
+    part = {"absolute": np.abs(m), "positive": np.maximum(m, 0.0), "negative": np.maximum(-m, 0.0)}.get(mode)
+    if part is None:
+        raise ValueError(f"unknown display mode '{mode}'")
+    # non-finite pixels stay non-finite, so normalize_map ignores them as it does for raw maps
+    part = np.where(np.isfinite(m), part, np.nan).astype(np.float32)
+    return normalize_map(part)
+
+
+
 def colorize(m: np.ndarray, cmap: str = "inferno") -> Image.Image:
     idx = (normalize_map(m) * 255).round().astype(np.uint8)
     return Image.fromarray(colormap_lut(cmap)[idx])

@@ -31,8 +31,10 @@ class Actions:
     open_images: QAction
     open_folder: QAction
     recent_menu: QMenu
+    save_result: QAction
     export: QAction
     quit: QAction
+    copy_image: QAction
     load_model: QAction
     load_demo: QAction
     load_explainer: QAction
@@ -77,8 +79,13 @@ def build_menus(win: Any) -> Actions:
         open_folder=_action(win, "Open folder...", win.ask_open_folder, ("Ctrl+Shift+O",),
                             "Open every image in a folder", sp.SP_DirOpenIcon),
         recent_menu=QMenu("Recent folders", win),
+        save_result=_action(win, "Save current result...", win.save_current_result, (QKeySequence.StandardKey.Save,),
+                            "Save the shown map (.npy, PNGs), its curves (CSV, PNG) and a JSON summary into a folder",
+                            sp.SP_DialogSaveButton),
         export=optional_action(win, "export", win.open_optional),
         quit=_action(win, "Quit", win.close, (QKeySequence.StandardKey.Quit,)),
+        copy_image=_action(win, "Copy image", win.copy_image, (QKeySequence.StandardKey.Copy,),
+                           "Copy the shown overlay (map over the picture) to the clipboard"),
         load_model=_action(win, "Load model...", win.ask_load_model, ("Ctrl+M",),
                            "Load a demo, timm, TorchScript or ONNX model", sp.SP_ComputerIcon),
         load_demo=_action(win, "Load demo model", win.models.load_demo, (), "EfficientNet-Lite0 (ImageNet)"),
@@ -104,9 +111,15 @@ def build_menus(win: Any) -> Actions:
         file.addAction(item)
     file.addMenu(a.recent_menu)
     file.addSeparator()
+    file.addAction(a.save_result)
     file.addAction(a.export)
     file.addSeparator()
     file.addAction(a.quit)
+    edit = bar.addMenu("&Edit")
+    edit.setToolTipsVisible(True)
+    edit.addAction(a.copy_image)
+    for item in (a.save_result, a.copy_image):
+        item.setEnabled(False)  # until a map is shown (the window enables them)
     model = bar.addMenu("&Model")
     model.setToolTipsVisible(True)
     for item in (a.load_model, a.load_demo, a.load_explainer):

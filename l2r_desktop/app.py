@@ -1,6 +1,8 @@
 """Entry point: ``l2r-desktop`` / ``python -m l2r_desktop``.
 
   l2r-desktop [IMAGE_OR_FOLDER ...]    open the window on the offline demo (or on these paths)
+  l2r-desktop [PATHS] --model SPEC [--weights W] [--explainer DIR] [card flags]
+                                       start on that model, given as the `l2r` CLI takes it
   l2r-desktop --self-test              load the demo, explain one sample offscreen, exit 0 if it worked
   l2r-desktop --screenshot out.png     save a picture of the window once the first map is shown, exit
 """
@@ -15,7 +17,13 @@ from pathlib import Path
 from typing import Sequence
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+CARD_FLAGS = ("model_card", "input_size", "resize", "crop_pct", "mean", "std", "interpolation", "channels",
+              "class_names")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from l2r_training.cli_common import add_card_args
+
     p = argparse.ArgumentParser(prog="l2r-desktop", description="L2R Inspector: audit image classifiers.")
     p.add_argument("paths", nargs="*", help="images or folders to open (default: the bundled sample photos)")
     p.add_argument("--self-test", action="store_true", help="explain one sample offscreen and exit (0 = ok)")
@@ -24,7 +32,47 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--settings", metavar="INI", help="use this settings file instead of the user's")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds --self-test/--screenshot may take")
     p.add_argument("--size", default="1360x900", help="window size for --screenshot, WIDTHxHEIGHT")
-    return p.parse_args(list(argv) if argv is not None else None)
+    g = p.add_argument_group("model (default: the offline demo, demo-cnn with its bundled explainer)")
+    g.add_argument("--model", metavar="SPEC",
+                   help="demo-cnn, demo-vit, timm:<architecture> (with --weights), or a .onnx / TorchScript file")
+    g.add_argument("--weights", metavar="W", help="local weights for timm:<architecture> (.safetensors or .pth)")
+    g.add_argument("--explainer", metavar="DIR",
+                   help="explainer folder (or exported .onnx); defaults to the bundled one for demo models")
+    add_card_args(g)
+    return p
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = build_parser()
+    args = p.parse_args(list(argv) if argv is not None else None)
+    if args.model is None:
+        given = [f"--{k.replace('_', '-')}" for k in CARD_FLAGS if getattr(args, k, None) is not None]
+        given += ["--weights"] * bool(args.weights) + ["--explainer"] * bool(args.explainer)
+        given += ["--model-arg"] * bool(args.model_arg)
+        if given:
+            p.error(f"{', '.join(given)} describe a model: add --model SPEC (e.g. --model timm:resnet50).")
+    return args
+
+
+def model_options(args: argparse.Namespace) -> dict[str, object]:
+    """The model-card flags as ``load_model`` options, validated (a bad value names the flag)."""
+    from l2r_training.cli_common import card_options
+
+    return card_options(args) if args.model else {}
+
+
+def release_freed_memory(_seconds: float = 0.0) -> None:
+    """Give memory freed after an explanation back to the system. glibc keeps freed blocks of the
+    worker thread's arena (inputs, maps, perturbed batches of varying sizes) and the process grows
+    while browsing; malloc_trim returns them (about 200 MB with the demo model). Linux only."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # another C library: nothing to trim
+        pass
 
 
 def _select_methods(window: "object", methods: str) -> None:
@@ -43,6 +91,13 @@ def _select_methods(window: "object", methods: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    from l2r_core.errors import L2RError
+
+    try:
+        options = model_options(args)
+    except L2RError as exc:
+        print(f"l2r-desktop: {exc}", file=sys.stderr)
+        return 2
     if args.self_test:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QEventLoop
@@ -67,7 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # passes over them are the longest pauses the GUI thread would otherwise see.
     gc.collect()
     gc.freeze()
-    window.models.modelChanged.connect(lambda _info: gc.freeze())  # and the model, once loaded
+    # and the model, once loaded (collected first: garbage frozen now could never be freed)
+    window.models.modelChanged.connect(lambda _info: (gc.collect(), gc.freeze()))
+    window.explain.explained.connect(release_freed_memory)
     if args.screenshot:
         w, h = (int(v) for v in args.size.lower().split("x"))
         window.resize(w, h)
@@ -87,12 +144,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         dialogs.show_error = lambda parent, title, message, details="": print(  # type: ignore[assignment]
             f"error dialog: {title}: {message}", file=sys.stderr)
         _watch_first_result(window, loop, args, started, outcome)
-    window.start_demo(args.paths or None)
+    if args.model:
+        _start_with_model(window, args, options)
+    else:
+        window.start_demo(args.paths or None)
     if unattended:
         loop.exec()
         window.deleteLater()
         return outcome["code"]
     return int(app.exec())
+
+
+def _start_with_model(window: "object", args: argparse.Namespace, options: dict[str, object]) -> None:
+    """``--model SPEC [--weights W] [--explainer E]`` on the paths (the sample photos by default).
+    Demo models get their bundled explainer when none is given, as with the ``l2r`` CLI."""
+    from l2r_core.models.demo import demo_explainer_dir
+
+    from .main_window import sample_folder
+
+    explainer, optional = args.explainer, False
+    if explainer is None and (bundled := demo_explainer_dir(args.model)) is not None:
+        explainer, optional = str(bundled), True
+    window.models.load(args.model, args.weights, explainer, optional_explainer=optional,  # type: ignore[attr-defined]
+                       options=options)
+    window.open_paths(args.paths or [str(sample_folder())])  # type: ignore[attr-defined]
 
 
 def _watch_first_result(window: "object", loop: "object", args: argparse.Namespace, started: float,

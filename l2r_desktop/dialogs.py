@@ -5,7 +5,8 @@ monkeypatch one function and answer or record every dialog without a human.
 """
 from __future__ import annotations
 
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QWidget
 
 IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.gif *.tif *.tiff *.webp *.ppm *.pgm);;All files (*)"
 
@@ -22,6 +23,21 @@ def show_info(parent: QWidget | None, title: str, message: str) -> None:
     QMessageBox.information(parent, title, message)
 
 
+COPY_PATH = "Copy path"
+
+
+def show_path(parent: QWidget | None, title: str, message: str, path: str) -> QMessageBox:
+    """An information box about a file, with a "Copy path" button that puts ``path`` on the
+    clipboard. Runs through ``run_dialog``, so tests answer it like any application dialog."""
+    box = QMessageBox(QMessageBox.Icon.Information, title, message, QMessageBox.StandardButton.Close, parent)
+    copy = box.addButton(COPY_PATH, QMessageBox.ButtonRole.ActionRole)
+    copy.setToolTip(path)
+    copy.clicked.connect(lambda: QApplication.clipboard().setText(path))
+    box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)  # the path can be selected too
+    run_dialog(box)
+    return box
+
+
 def ask_open_images(parent: QWidget | None, start_dir: str = "") -> list[str]:
     files, _ = QFileDialog.getOpenFileNames(parent, "Open images", start_dir, IMAGE_FILTER)
     return list(files)
@@ -33,6 +49,12 @@ def ask_open_folder(parent: QWidget | None, start_dir: str = "", title: str = "O
 
 def ask_open_file(parent: QWidget | None, title: str, start_dir: str = "", filter: str = "All files (*)") -> str:
     path, _ = QFileDialog.getOpenFileName(parent, title, start_dir, filter)
+    return path
+
+
+def ask_save_file(parent: QWidget | None, title: str, start: str = "", filter: str = "All files (*)") -> str:
+    """A path to write to ('' when cancelled); ``start`` may name a proposed file."""
+    path, _ = QFileDialog.getSaveFileName(parent, title, start, filter)
     return path
 
 

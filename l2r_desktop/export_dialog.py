@@ -13,7 +13,7 @@ from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel,
                                QLineEdit, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from . import dialogs, jobs
@@ -22,9 +22,21 @@ from .export_worker import ExportOutcome, ExportRequest, export_job
 from .workers import JobError, JobRunner
 
 
+def open_in_browser(path: Path) -> bool:
+    """Asks the desktop to open ``path`` in the default browser; False when it could not (no
+    browser or no desktop: Qt then only prints a line on stderr)."""
+    return bool(QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))))
+
+
 def open_report_file(path: Path) -> None:
-    """Opens the report in the default browser (tests replace this)."""
-    QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+    """Opens the report in the default browser, or says where it is and offers to copy the path
+    (tests replace this)."""
+    if open_in_browser(path):
+        return
+    dialogs.show_path(QApplication.activeWindow(), "Report not opened",
+                      f"No web browser could be started to show the report. It is here:\n\n{path}\n\n"
+                      f"Fix: open that file in a browser yourself (\"{dialogs.COPY_PATH}\" puts the path on "
+                      f"the clipboard), or install/set a default browser.", str(path))
 
 
 class ExportViewModel(QObject):

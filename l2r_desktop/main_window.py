@@ -8,12 +8,13 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import (QFrame, QLabel, QMainWindow, QProgressBar, QScrollArea, QSplitter, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QApplication, QFrame, QLabel, QMainWindow, QProgressBar, QScrollArea, QSplitter,
+                               QStackedWidget, QVBoxLayout, QWidget)
 
-from . import dialogs
+from . import dialogs, save_result
 from .actions import build_menus
 from .settings import AppSettings
 from .viewmodels.explain import ExplainViewModel
@@ -22,9 +23,10 @@ from .viewmodels.model import ModelViewModel
 from .viewmodels.state import ImageState, ModelInfo
 from .viewmodels.view_options import ViewOptionsViewModel
 from .widgets.controls import DisplayControls, MethodControls, RefineControls
-from .widgets.curves_view import CurvesView
+from .widgets.curves_view import CurvesView, to_qimage
 from .widgets.heatmap_view import HeatmapView
-from .widgets.model_dialog import ExplainerDialog, ModelDialog
+from .widgets.explainer_dialog import ExplainerDialog
+from .widgets.model_dialog import ModelDialog
 from .widgets.predictions import PredictionsView
 from .widgets.thumbnails import ThumbnailStrip
 from .workers import JobRunner
@@ -46,6 +48,7 @@ class MainWindow(QMainWindow):
         self.images = ImageListViewModel(settings, self)
         self.explain = ExplainViewModel(self.runner, self.models, settings, self)
         self.view = ViewOptionsViewModel(settings, self)
+        self._explicit_image: Path | None = None  # a single file the user opened (its failure gets a dialog)
         self._build_widgets()
         self.actions = build_menus(self)
         self._build_status_bar()
@@ -67,6 +70,16 @@ class MainWindow(QMainWindow):
         self.refine_controls = RefineControls()
         self.curves = CurvesView()
         self.thumbnails = ThumbnailStrip()
+        # the widgets' own "nothing yet" texts, shown again whenever the image, class or model changes
+        self.map_message = QLabel()  # replaces the map when the image cannot be read
+        self.map_message.setObjectName("mapMessage")
+        self.map_message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.map_message.setWordWrap(True)
+        self.map_message.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # Left/Right keep browsing
+        self.map_message.setStyleSheet("color: #8a1c1c; background: #fff; font-size: 11pt; padding: 24px;")
+        self.map_area = QStackedWidget()
+        self.map_area.addWidget(self.heatmap)
+        self.map_area.addWidget(self.map_message)
         side = QWidget()
         side_box = QVBoxLayout(side)
         side_box.setContentsMargins(6, 0, 0, 0)
@@ -83,7 +96,7 @@ class MainWindow(QMainWindow):
         scroll.setMinimumWidth(330)
         scroll.setMaximumWidth(430)
         left = QSplitter(Qt.Orientation.Vertical)  # the picture big, its curves below it
-        left.addWidget(self.heatmap)
+        left.addWidget(self.map_area)
         left.addWidget(self.curves)
         left.setStretchFactor(0, 3)
         left.setStretchFactor(1, 2)
@@ -125,10 +138,14 @@ class MainWindow(QMainWindow):
         self.thumbnails.indexChosen.connect(i.select)
         e.methodsChanged.connect(self.method_controls.set_choices)
         e.selectionChanged.connect(self.method_controls.set_selection)
+        e.subjectChanged.connect(self._reset_per_image_views)
         e.imageChanged.connect(self._on_image_state)
+        e.imageFailed.connect(self._on_image_failed)
         e.resultsChanged.connect(self.heatmap.set_results)
         e.resultsChanged.connect(self.curves.set_results)
         e.curvesChanged.connect(self.curves.set_results)
+        e.resultsChanged.connect(lambda _: self._update_result_actions())
+        e.curvesChanged.connect(lambda _: self._update_result_actions())
         e.protocolChanged.connect(self.curves.set_protocol)
         e.status.connect(self.show_status)
         e.error.connect(self.show_error)
@@ -148,9 +165,11 @@ class MainWindow(QMainWindow):
         self.refine_controls.refineClicked.connect(self._on_refine_clicked)
         self.refine_controls.cancelClicked.connect(e.cancel_refine)
         self.display_controls.colormapChosen.connect(v.set_colormap)
+        self.display_controls.modeChosen.connect(v.set_display_mode)
         self.display_controls.opacityChosen.connect(v.set_opacity)
         self.display_controls.overlayToggled.connect(v.set_overlay_visible)
         v.colormapChanged.connect(lambda _: self._apply_view_options())
+        v.displayModeChanged.connect(lambda _: self._apply_view_options())
         v.opacityChanged.connect(lambda _: self._apply_view_options())
         v.overlayVisibleChanged.connect(lambda _: self._apply_view_options())
         self.heatmap.hovered.connect(lambda text: text and self.statusBar().showMessage(text, 4000))
@@ -158,9 +177,10 @@ class MainWindow(QMainWindow):
     def _apply_view_options(self) -> None:
         v = self.view
         self.heatmap.set_colormap(v.colormap)
+        self.heatmap.set_display_mode(v.display_mode)
         self.heatmap.set_opacity(v.opacity)
         self.heatmap.set_overlay_visible(v.overlay_visible)
-        self.display_controls.set_values(v.colormap, v.opacity, v.overlay_visible)
+        self.display_controls.set_values(v.colormap, v.opacity, v.overlay_visible, v.display_mode)
         act = getattr(self, "actions", None)
         if act is not None and act.show_overlay.isChecked() != v.overlay_visible:
             act.show_overlay.blockSignals(True)
@@ -176,21 +196,59 @@ class MainWindow(QMainWindow):
         self.images.open(paths or [str(sample_folder())])
 
     def open_paths(self, paths: list[str]) -> bool:
-        return self.images.open(paths)
+        """Paths from the command line, a drop or a test; one file on its own counts as asked for."""
+        return self._open(paths, explicit=True)
 
     # -- user actions (menus, toolbar) -----------------------------------------------------
     def ask_open_images(self) -> None:
         files = dialogs.ask_open_images(self, self.images.last_folder())
         if files:
-            self.images.open(files)
+            self._open(files, explicit=True)
 
     def ask_open_folder(self) -> None:
         folder = dialogs.ask_open_folder(self, self.images.last_folder())
         if folder:
-            self.images.open([folder])
+            self._open([folder], explicit=False)
+
+    def save_current_result(self) -> None:
+        """File > Save current result...: six files for the shown image and main method."""
+        record = self.shown_record()
+        if record is None or record.curves is None:
+            self.show_error("Nothing to save yet", "Open an image and wait until its map and curves are shown, "
+                                                   "then use File > Save current result... again.")
+            return
+        folder = dialogs.ask_open_folder(self, self.images.last_folder(), "Save current result into folder")
+        if not folder:
+            return
+        try:
+            written = save_result.save_result(record, folder)
+        except save_result.SaveError as exc:
+            self.show_error("Cannot save result", str(exc))
+            return
+        self.statusBar().showMessage(f"Saved {len(written)} files for {record.image_path.name} "
+                                     f"({record.method_title}) to {folder}", 10000)
+
+    def copy_image(self) -> None:
+        """Edit > Copy image: the overlay as saved (model-input size, screen colour map and opacity)."""
+        record = self.shown_record()
+        if record is None:
+            self.statusBar().showMessage("Nothing to copy yet: open an image and wait for its map.", 6000)
+            return
+        QApplication.clipboard().setImage(to_qimage(np.asarray(save_result.overlay_picture(record))))
+        self.statusBar().showMessage(f"Copied the {record.method_title} overlay of {record.image_path.name}.", 6000)
+
+    def shown_record(self) -> save_result.ResultRecord | None:
+        """What the window shows for the main method, as plain data (None before its map exists)."""
+        shown, loaded = self.explain.shown_result(), self.models.loaded
+        if shown is None or loaded is None:
+            return None
+        return save_result.record_for(shown[0], shown[1], loaded, self.explain.protocol, self.view.colormap,
+                                      self.view.opacity)
 
     def ask_load_model(self) -> None:
-        dialogs.run_dialog(ModelDialog(self.models, self, self.images.last_folder()))
+        current = self.images.current  # previews the model's input on the image being looked at
+        dialogs.run_dialog(ModelDialog(self.models, self, self.images.last_folder(),
+                                       preview_image=str(current) if current else None))
 
     def ask_load_explainer(self) -> None:
         dialogs.run_dialog(ExplainerDialog(self.models, self, self.images.last_folder()))
@@ -218,6 +276,43 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text)
 
     # -- view-model updates ----------------------------------------------------------------
+    def _open(self, paths: list[str], explicit: bool) -> bool:
+        items = [Path(p) for p in paths]
+        single = explicit and len(items) == 1 and items[0].is_file()
+        self._explicit_image = items[0] if single else None
+        return self.images.open(paths)
+
+    def _reset_per_image_views(self) -> None:
+        """Another image, class or model: nothing of the previous one may stay on screen."""
+        if self.map_message.hasFocus():
+            self.heatmap.setFocus()
+        self.map_area.setCurrentWidget(self.heatmap)
+        self.map_message.clear()
+        self.curves.show_preview(None, "")
+        self.heatmap.clear_value()
+        self.refine_controls.set_progress(0, self.refine_controls.steps.value(), float("nan"))
+        self._update_result_actions()
+
+    def _on_image_failed(self, path: Path, message: str) -> None:
+        prefix = f"{path}: "
+        reason = message[len(prefix):] if message.startswith(prefix) else message
+        self.map_message.setText(f"Cannot read {path.name}: {reason}")
+        focus = QApplication.focusWidget()
+        had_focus = focus is not None and (focus is self.heatmap or self.heatmap.isAncestorOf(focus))
+        self.map_area.setCurrentWidget(self.map_message)
+        if had_focus:  # the keyboard stays in the map area, where Left/Right browse
+            self.map_message.setFocus()
+        if path in self.images.paths:
+            self.thumbnails.mark_unreadable(self.images.paths.index(path), reason)
+        self.statusBar().showMessage(f"Cannot read {path.name}", 10000)
+        if self._explicit_image is not None and path == self._explicit_image:
+            self.show_error("Cannot read image", message)  # the user asked for this one file
+
+    def _update_result_actions(self) -> None:
+        record = self.shown_record()
+        self.actions.copy_image.setEnabled(record is not None)
+        self.actions.save_result.setEnabled(record is not None and record.curves is not None)
+
     def _on_model(self, info: ModelInfo | None) -> None:
         if info is None:
             return
@@ -279,7 +374,7 @@ class MainWindow(QMainWindow):
         paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         if paths:
             event.acceptProposedAction()
-            self.images.open(paths)
+            self._open(paths, explicit=True)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.settings.set_geometry(self.saveGeometry(), self.saveState())

@@ -22,6 +22,19 @@ DEFAULTS: dict[str, Any] = {
     "device": "auto",
     "protocol": "aha",
     "last_folder": "",
+    # The load-model dialog reopens with the last model that loaded ("" / 0: the model's default).
+    "model/source": "demo-cnn",
+    "model/arch": "",
+    "model/weights": "",
+    "model/file": "",
+    "model/card": "",
+    "model/input_size": "",
+    "model/resize": "",
+    "model/crop_pct": 0.0,
+    "model/mean": "",
+    "model/std": "",
+    "model/interpolation": "",
+    "model/class_names": "",
 }
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -12,6 +13,7 @@ from PySide6.QtCore import QObject, Signal
 
 from l2r_core.attribution.model_info import is_transformer
 from l2r_core.attribution.registry import list_methods
+from l2r_core.errors import ImageLoadError
 from l2r_core.metrics.protocols import DEFAULT_PROTOCOL, PROTOCOLS
 
 from .. import jobs
@@ -19,9 +21,11 @@ from ..errors import describe_error
 from ..settings import AppSettings
 from ..workers import JobError, JobRunner
 from .model import ModelViewModel
+from .result_cache import CachedImage, ResultCache
 from .state import REFINED, ImageState, MethodChoice, MethodResult
 
 FALLBACK_METHOD = "gradcam"  # used until a trained explainer is loaded
+RECENT_JOBS = 8  # job ids whose progress is still shown (older ones were cancelled or finished)
 
 
 def method_choices(model: Any, explainer: Any) -> list[MethodChoice]:
@@ -49,7 +53,9 @@ class ExplainViewModel(QObject):
     methodsChanged = Signal(list)  # [MethodChoice]
     selectionChanged = Signal(str, list)  # primary method, compared methods
     protocolChanged = Signal(str)
-    imageChanged = Signal(object)  # ImageState
+    subjectChanged = Signal()  # the image, the class or the model changed: per-image views start afresh
+    imageChanged = Signal(object)  # ImageState, or None when nothing is shown
+    imageFailed = Signal(object, str)  # Path, the reason it cannot be read (names the file and the fix)
     resultsChanged = Signal(list)  # [MethodResult] in display order
     curvesChanged = Signal(list)  # [MethodResult] (those with curves)
     busyChanged = Signal(bool)
@@ -78,7 +84,9 @@ class ExplainViewModel(QObject):
         self.results: dict[str, MethodResult] = {}
         self.target: int | None = None  # None: the top-1 class
         self.refine_steps = 10
-        self._jobs: set[int] = set()
+        self.cache = ResultCache()
+        self._model: Any = None  # the model the target class index refers to
+        self._jobs: deque[int] = deque(maxlen=RECENT_JOBS)
         self._started = 0.0
         self._first_pending = False
         self.refining = False
@@ -112,10 +120,19 @@ class ExplainViewModel(QObject):
             return False, "Explain an image first: refinement starts from the shown map."
         return True, "Improve the shown map with a few gradient steps on this image's own deletion/insertion loss."
 
+    def shown_result(self) -> tuple[ImageState, MethodResult] | None:
+        """The image and the primary method's result on screen (None before its map exists)."""
+        result = self.results.get(self.primary)
+        if self.image is None or result is None or self.image.path != self.path:
+            return None
+        return self.image, result
+
     # -- user actions ----------------------------------------------------------------------
     def set_image(self, path: Path | None) -> None:
+        self._remember()
         self.path = Path(path) if path is not None else None
         self.target = None
+        self._show_subject(keep_image=False)
         self.explain()
 
     def set_primary(self, name: str) -> None:
@@ -147,8 +164,9 @@ class ExplainViewModel(QObject):
     def set_target(self, index: int) -> None:
         if self.image is not None and index == self.image.target:
             return
+        self._remember()
         self.target = int(index)
-        self.results.clear()
+        self._show_subject(keep_image=True)
         self.explain()
 
     def explain(self) -> None:
@@ -168,9 +186,10 @@ class ExplainViewModel(QObject):
         self._started = time.perf_counter()
         self._first_pending = True
         job = self._runner.submit("explain", fn, f"Explaining {self.path.name}", on_partial=self._on_stage,
-                                  on_finished=self._on_explained, on_failed=partial(self._on_failed, "explaining"),
+                                  on_finished=self._on_explained,
+                                  on_failed=partial(self._on_explain_failed, self.path),
                                   on_cancelled=self._on_job_end)
-        self._jobs.add(job.id)
+        self._jobs.append(job.id)
         self.busyChanged.emit(True)
 
     def refine(self) -> None:
@@ -191,7 +210,7 @@ class ExplainViewModel(QObject):
         job = self._runner.submit("refine", fn, "Refining", on_partial=self._on_refine_step,
                                   on_finished=self._on_refine_end, on_failed=partial(self._on_failed, "refining"),
                                   on_cancelled=self._on_refine_end)
-        self._jobs.add(job.id)
+        self._jobs.append(job.id)
         self.refining = True
         self.refineRunningChanged.emit(True)
         self.refineProgress.emit(0, self.refine_steps, float("nan"))
@@ -210,8 +229,14 @@ class ExplainViewModel(QObject):
     # -- job handlers (GUI thread) ---------------------------------------------------------
     def _on_model_changed(self, _info: object) -> None:
         loaded = self._models.loaded
-        self.results.clear()
+        model = loaded.model if loaded is not None else None
+        if model is not self._model:  # class indices mean nothing to another model: back to its top-1
+            self._model, self.target = model, None
+        self.cache.clear()  # maps and inputs belong to the previous model (or device)
+        self.results = {}
         self.image, self.x = None, None
+        self.subjectChanged.emit()
+        self.imageChanged.emit(None)
         self.choices = method_choices(loaded.model, loaded.explainer) if loaded else []
         enabled = [c.name for c in self.choices if c.enabled]
         wanted = str(self._settings.get("method") or "")
@@ -228,6 +253,7 @@ class ExplainViewModel(QObject):
         self.methodsChanged.emit(list(self.choices))
         self.selectionChanged.emit(self.primary, list(self.compare))
         self.resultsChanged.emit([])
+        self.curvesChanged.emit([])
         self._emit_refine_state()
         self.explain()
 
@@ -267,31 +293,50 @@ class ExplainViewModel(QObject):
         self.refineRunningChanged.emit(False)
         self._on_job_end()
 
+    def _on_explain_failed(self, path: Path | None, err: JobError) -> None:
+        if isinstance(err.exception, ImageLoadError):
+            # Browsing a folder must not stop at a modal dialog per bad file: the window shows the
+            # reason in place of the map and decides whether the user asked for this file explicitly.
+            self._on_job_end()
+            if path is None or path != self.path:
+                return  # the user has moved on: nothing to say about that file any more
+            self.image, self.x, self.results = None, None, {}
+            self.imageChanged.emit(None)
+            self.resultsChanged.emit([])
+            self.curvesChanged.emit([])
+            self._emit_refine_state()
+            self.imageFailed.emit(path, str(err.exception))
+            return
+        self._on_failed("explaining", err)
+
     def _on_failed(self, action: str, err: JobError) -> None:
         if action == "refining":
             self._on_refine_end()
         else:
             self._on_job_end()
-        title, message = describe_error(err.exception, action)
         if isinstance(err.exception, jobs.MethodUnavailable):
-            message += self._disable(err.exception.method, str(err.exception))
+            # the app's own fallback is information, not an error the user must acknowledge
+            self.status.emit(self._disable(err.exception.method, str(err.exception)))
+            return
+        title, message = describe_error(err.exception, action)
         self.error.emit(title, message, err.trace)
 
     def _disable(self, method: str, reason: str) -> str:
-        """Grey out a method the model refused, fall back to another one, and say which."""
+        """Grey out a method the model refused, fall back to another one; returns a status line."""
+        refused = self.title(method)
         self.choices = [replace(c, enabled=False, reason=reason) if c.name == method else c for c in self.choices]
         self.compare = [m for m in self.compare if m != method]
         self.results.pop(method, None)
-        note = ""
+        line = f"{refused} is not possible with this model: {reason.strip().splitlines()[0] if reason else ''}"
         if self.primary == method:
             enabled = [c.name for c in self.choices if c.enabled]
             self.primary = FALLBACK_METHOD if FALLBACK_METHOD in enabled else (enabled[0] if enabled else "")
-            note = f"\n\nShowing {self.title(self.primary)} instead." if self.primary else ""
+            line += f" Showing {self.title(self.primary)} instead." if self.primary else " No other method can run."
         self.methodsChanged.emit(list(self.choices))
         self.selectionChanged.emit(self.primary, list(self.compare))
         self.resultsChanged.emit(self.ordered_results())
         self.explain()
-        return note
+        return line
 
     def _on_job_end(self, *_: object) -> None:
         if not self._runner.busy:
@@ -301,6 +346,38 @@ class ExplainViewModel(QObject):
     def _on_progress(self, job_id: int, done: int, total: int, message: str) -> None:
         if job_id in self._jobs:
             self.progress.emit(done, total, message)
+
+    def _remember(self) -> None:
+        """Keep what the current (image, class) shows, so coming back to it is instant."""
+        if self.image is None or self.path is None or self.image.path != self.path:
+            return
+        maps = {k: r for k, r in self.results.items() if k != REFINED}  # refining is a per-visit action
+        if maps:
+            self.cache.put((self.path, self.target), CachedImage(self.image, self.x, maps, self.protocol))
+
+    def _show_subject(self, keep_image: bool) -> None:
+        """Another image or class: every per-image view starts afresh, from the cache when it has
+        this (image, class), else empty (the previous image's maps never show under a new name)."""
+        entry = self.cache.get((self.path, self.target)) if self.path is not None else None
+        self.subjectChanged.emit()
+        if entry is not None:
+            same_protocol = entry.protocol == self.protocol
+            self.image, self.x = entry.image, entry.x
+            self.results = {k: r if same_protocol else replace(r, curves=None) for k, r in entry.results.items()}
+        else:
+            self.results = {}
+            if keep_image and self.image is not None and self.target is not None:
+                # same picture, another class: the marker moves now, the maps follow
+                model = self._models.model
+                names = getattr(model, "class_names", None) or []
+                name = names[self.target] if 0 <= self.target < len(names) else str(self.target)
+                self.image = replace(self.image, target=self.target, target_name=name)
+            elif not keep_image:
+                self.image, self.x = None, None
+        self.imageChanged.emit(self.image)
+        self.resultsChanged.emit(self.ordered_results())
+        self.curvesChanged.emit([r for r in self.ordered_results() if r.curves is not None])
+        self._emit_refine_state()
 
     def _drop_refined(self) -> None:
         if self.results.pop(REFINED, None) is not None:

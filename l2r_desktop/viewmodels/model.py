@@ -46,6 +46,11 @@ class ModelViewModel(QObject):
 
     # -- queries ---------------------------------------------------------------------------
     @property
+    def settings(self) -> AppSettings:
+        """The store the load dialog remembers the last model in."""
+        return self._settings
+
+    @property
     def model(self) -> Any:
         return self.loaded.model if self.loaded else None
 
@@ -67,18 +72,19 @@ class ModelViewModel(QObject):
         return bool(torch.cuda.is_available())
 
     # -- actions ---------------------------------------------------------------------------
-    def load_demo(self, origin: str = "") -> None:
+    def load_demo(self, origin: str = "", options: dict[str, Any] | None = None) -> None:
         """demo-cnn plus its bundled explainer when that exists (else methods fall back)."""
         folder = demo_explainer_dir()
         explainer = str(folder) if folder.is_dir() else None
-        self.load(DEMO_MODEL, explainer=explainer, optional_explainer=True, origin=origin)
+        self.load(DEMO_MODEL, explainer=explainer, optional_explainer=True, origin=origin, options=options)
 
     def load(self, spec: str, weights: str | None = None, explainer: str | None = None,
-             optional_explainer: bool = False, origin: str = "") -> None:
+             optional_explainer: bool = False, origin: str = "", options: dict[str, Any] | None = None) -> None:
         """Load in the worker. ``origin`` tags the request: a dialog that asked shows its own
-        failure, so the window does not show a second one."""
+        failure, so the window does not show a second one. ``options``: ``load_model``'s model-card
+        keywords (input_size, resize, mean, ...) and ``card`` (a card file)."""
         fn = partial(jobs.load_model_job, spec, weights, self.device_choice, explainer,
-                     optional_explainer=optional_explainer)
+                     optional_explainer=optional_explainer, options=dict(options or {}))
         self._start(f"model {spec}", fn, self._on_loaded, origin)
 
     def load_explainer(self, path: str, origin: str = "") -> None:

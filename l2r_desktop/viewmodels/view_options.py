@@ -1,16 +1,16 @@
-"""How maps are drawn: colormap, overlay opacity and visibility (remembered across sessions)."""
+"""How maps are drawn: colormap, display mode (which sign of the map), overlay opacity and visibility
+(remembered across sessions), and the per-mode display arrays the overlays show."""
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from l2r_core.render import COLORMAPS
+from l2r_core.render import COLORMAPS, DEFAULT_DISPLAY_MODE, DISPLAY_MODES
 
 from ..settings import AppSettings
 
-
-
 class ViewOptionsViewModel(QObject):
     colormapChanged = Signal(str)
+    displayModeChanged = Signal(str)
     opacityChanged = Signal(float)
     overlayVisibleChanged = Signal(bool)
 
@@ -19,6 +19,8 @@ class ViewOptionsViewModel(QObject):
         self._settings = settings
         cmap = str(settings.get("colormap"))
         self.colormap = cmap if cmap in COLORMAPS else COLORMAPS[0]
+        mode = settings.get("display_mode")  # None when never stored (settings.py has no default for it)
+        self.display_mode = mode if mode in DISPLAY_MODES else DEFAULT_DISPLAY_MODE
         self.opacity = min(1.0, max(0.0, float(settings.get("opacity"))))
         self.overlay_visible = bool(settings.get("overlay_visible"))
 
@@ -27,6 +29,12 @@ class ViewOptionsViewModel(QObject):
             self.colormap = name
             self._settings.set("colormap", name)
             self.colormapChanged.emit(name)
+
+    def set_display_mode(self, mode: str) -> None:
+        if mode in DISPLAY_MODES and mode != self.display_mode:
+            self.display_mode = mode
+            self._settings.set("display_mode", mode)
+            self.displayModeChanged.emit(mode)
 
     def set_opacity(self, value: float) -> None:
         value = min(1.0, max(0.0, float(value)))

@@ -7,8 +7,9 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHB
                                QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSlider, QSpinBox,
                                QVBoxLayout, QWidget)
 
+from l2r_core.render import COLORMAPS, DEFAULT_DISPLAY_MODE, DISPLAY_MODES
+
 from ..viewmodels.state import MethodChoice
-from ..viewmodels.view_options import COLORMAPS
 
 
 class MethodControls(QGroupBox):
@@ -81,6 +82,7 @@ class MethodControls(QGroupBox):
 
 class DisplayControls(QGroupBox):
     colormapChosen = Signal(str)
+    modeChosen = Signal(str)  # a DISPLAY_MODES key
     opacityChosen = Signal(float)
     overlayToggled = Signal(bool)
 
@@ -89,27 +91,55 @@ class DisplayControls(QGroupBox):
         self.colormap = QComboBox()
         self.colormap.addItems(list(COLORMAPS))
         self.colormap.currentTextChanged.connect(self.colormapChosen)
+        self.mode = QComboBox()
+        for key, label in DISPLAY_MODES.items():
+            self.mode.addItem(label, key)
+        self.mode.setToolTip("Which values to show. 'As computed': the method's own values, highest first "
+                             "(the order the curves use). Absolute/positive/negative: that part of the map. "
+                             "Signed: negative blue, zero white, positive red (for signed methods such as "
+                             "Integrated Gradients).")
+        self.mode.currentIndexChanged.connect(lambda i: self.modeChosen.emit(str(self.mode.itemData(i))))
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setToolTip("Opacity of the heatmap over the picture.")
         self.opacity.valueChanged.connect(lambda v: self.opacityChosen.emit(v / 100.0))
         self.show_overlay = QCheckBox("Show heatmap")
         self.show_overlay.toggled.connect(self.overlayToggled)
-        for w in (self.colormap, self.opacity, self.show_overlay):
+        for w in self._inputs():
             w.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         form = QFormLayout(self)
+        form.addRow("Values", self.mode)
         form.addRow("Colormap", self.colormap)
         form.addRow("Opacity", self.opacity)
         form.addRow(self.show_overlay)
+        self.set_mode(DEFAULT_DISPLAY_MODE)
 
-    def set_values(self, colormap: str, opacity: float, visible: bool) -> None:
-        for w in (self.colormap, self.opacity, self.show_overlay):
+    def _inputs(self) -> tuple[QWidget, ...]:
+        return (self.mode, self.colormap, self.opacity, self.show_overlay)
+
+    def set_values(self, colormap: str, opacity: float, visible: bool, mode: str | None = None) -> None:
+        for w in self._inputs():
             w.blockSignals(True)
         self.colormap.setCurrentText(colormap)
         self.opacity.setValue(int(round(opacity * 100)))
         self.show_overlay.setChecked(visible)
-        for w in (self.colormap, self.opacity, self.show_overlay):
+        for w in self._inputs():
             w.blockSignals(False)
+        if mode is not None:
+            self.set_mode(mode)
+
+    def set_mode(self, mode: str) -> None:
+        """Show ``mode`` without emitting; signed maps always use the diverging map, so the colormap
+        choice is greyed out meanwhile."""
+        i = self.mode.findData(mode)
+        if i >= 0:
+            self.mode.blockSignals(True)
+            self.mode.setCurrentIndex(i)
+            self.mode.blockSignals(False)
+        signed = mode == "signed"
+        self.colormap.setEnabled(not signed)
+        self.colormap.setToolTip("Signed maps use the blue-white-red diverging map (zero is white)." if signed
+                                 else "Colour map of unsigned maps (shared by all panels and the colour bar).")
 
 
 class RefineControls(QGroupBox):

@@ -62,10 +62,27 @@ class PredictionsView(QWidget):
             bar.setTextVisible(True)
             bar.setStyleSheet(BAR_STYLE)
             self.table.setCellWidget(row, 1, bar)
+        # the highlighted row is the explained class (a click's selection must not outlive its image)
+        self.table.clearSelection()
+        if image is not None and image.target in self._indices:
+            self.table.selectRow(self._indices.index(image.target))
         if image is not None and image.target not in self._indices:
             self.title.setText(f"<b>Top-5 predictions</b>; explaining class {image.target} ({image.target_name})")
         else:
             self.title.setText("<b>Top-5 predictions</b> (click a class to explain it)")
+
+    def highlighted_row(self) -> int:
+        """The selected row (-1 for none)."""
+        rows = self.table.selectionModel().selectedRows()
+        return rows[0].row() if rows else -1
+
+    def marked_row(self) -> int:
+        """The row marked as the explained class (-1 for none)."""
+        for r in range(self.table.rowCount()):
+            item = self.table.item(r, 0)
+            if item is not None and item.text().startswith("\u25B6"):
+                return r
+        return -1
 
     def rows(self) -> list[tuple[str, str]]:
         """(class text, probability text) per row, as displayed."""

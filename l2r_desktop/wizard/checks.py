@@ -13,7 +13,7 @@ THUMBNAILS = 6
 
 @dataclass
 class ModelCheck:
-    key: tuple[str, str, str]  # WizardOptions.model_key() it was made for
+    key: tuple[str, ...]  # WizardOptions.model_key() it was made for
     name: str
     kind: str
     num_classes: int
@@ -41,13 +41,15 @@ class ModelCheck:
         return text
 
 
-def check_model(key: tuple[str, str, str], image: str | None, progress: Progress) -> ModelCheck:
-    """Load the model on the CPU (nothing is downloaded) and predict ``image``."""
+def check_model(key: tuple[str, ...], image: str | None, progress: Progress,
+                options: dict[str, Any] | None = None) -> ModelCheck:
+    """Load the model on the CPU (nothing is downloaded) and predict ``image``. ``options``:
+    ``load_model``'s model-card keywords (the wizard's card file and preprocessing fields)."""
     from l2r_core.models.loading import load_model
 
-    spec, weights, class_names = key
+    spec, weights, class_names = key[:3]
     progress.step(0, 2, f"loading {spec}")
-    model = load_model(spec, weights or None, class_names=class_names or None, device="cpu")
+    model = load_model(spec, weights or None, class_names=class_names or None, device="cpu", **(options or {}))
     check = ModelCheck(key, model.name, model.kind, model.num_classes, tuple(model.preprocessing.input_size),
                        bool(model.supports_grad), bool(model.supports_features))
     progress.step(1, 2, "test prediction")

@@ -12,9 +12,13 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from l2r_core.errors import ConfigError
+from l2r_core.models.card import read_card
 from l2r_training.cli_train import FLAGS
 from l2r_training.config import TrainConfig
 from l2r_training.session import training_threads
+
+from ..card_fields import card_from_fields, card_values, train_flags
 
 __all__ = ["WizardOptions", "train_args", "resume_args", "total_steps", "existing_run", "training_threads"]
 
@@ -66,6 +70,12 @@ class WizardOptions:
     weights: str = ""
     script: str = ""  # TorchScript file
     class_names: str = ""
+    # Model card settings ("": the card's or the model's own); passed as `l2r train` flags.
+    model_card: str = ""
+    input_size: str = ""  # N or HxW
+    resize: str = ""  # crop | squash | pad
+    mean: str = ""  # 1 or 3 comma-separated values
+    std: str = ""
     backbone: str = ""  # timm architecture of a separate backbone ("" = the target's own features)
     backbone_weights: str = ""
     # Page 2: data.
@@ -99,9 +109,21 @@ class WizardOptions:
     def model_weights(self) -> str:
         return self.weights.strip() if self.model_kind == "timm" else ""
 
-    def model_key(self) -> tuple[str, str, str]:
+    def card_fields(self) -> dict[str, str]:
+        """The preprocessing fields by model-card key (text, "" = not set)."""
+        return {"input_size": self.input_size, "resize": self.resize, "mean": self.mean, "std": self.std}
+
+    def load_options(self) -> dict[str, Any]:
+        """``load_model`` keywords of the card file and the fields that are set."""
+        options = card_values(self.card_fields())
+        if self.model_card.strip():
+            options["card"] = self.model_card.strip()
+        return options
+
+    def model_key(self) -> tuple[str, ...]:
         """What a model check was made for: a check of other inputs no longer counts."""
-        return (self.spec(), self.model_weights(), self.class_names.strip())
+        return (self.spec(), self.model_weights(), self.class_names.strip(),
+                json.dumps(self.load_options(), sort_keys=True))
 
     # -- persistence -----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -151,11 +173,26 @@ def model_input_reason(o: WizardOptions) -> str:
         return reason
     if o.class_names.strip() and (reason := _file_reason(o.class_names, "class names file")):
         return reason
+    if reason := card_reason(o):
+        return reason
     if o.backbone.strip():
         if not _ARCH.match(o.backbone.strip()):
             return f"'{o.backbone.strip()}' is not a timm architecture name."
         if reason := _file_reason(o.backbone_weights, "backbone weights file"):
             return reason
+    return ""
+
+
+def card_reason(o: WizardOptions) -> str:
+    """A model card file that cannot be read, or a preprocessing field that does not parse."""
+    try:
+        if o.model_card.strip():
+            if reason := _file_reason(o.model_card, "model card file"):
+                return reason
+            read_card(o.model_card.strip())
+        card_from_fields(o.card_fields(), "Model page")
+    except ConfigError as exc:
+        return str(exc)
     return ""
 
 
@@ -211,6 +248,9 @@ def train_args(o: WizardOptions, *, out: str | None = None, overwrite: bool = Fa
         args += ["--weights", o.model_weights()]
     if o.class_names.strip():
         args += ["--class-names", o.class_names.strip()]
+    if o.model_card.strip():
+        args += ["--model-card", o.model_card.strip()]
+    args += train_flags(o.card_fields())  # only the fields that are set
     if o.backbone.strip():
         args += ["--backbone", f"timm:{o.backbone.strip()}", "--backbone-weights", o.backbone_weights.strip()]
     if steps is not None or o.length_unit == "steps":

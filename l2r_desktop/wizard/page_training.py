@@ -7,6 +7,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout,
                                QWizard)
 
+from ..widgets.curves_view import IntegerAxis
 from .common import ReasonPage
 from .training_vm import TrainingViewModel
 from .viewmodel import WizardViewModel
@@ -15,7 +16,7 @@ LOSS_COLOUR, DEL_COLOUR, INS_COLOUR = "#0072B2", "#D55E00", "#009E73"  # Okabe-I
 
 
 def _plot(title: str, left: str) -> pg.PlotWidget:
-    plot = pg.PlotWidget(background="w")
+    plot = pg.PlotWidget(background="w", axisItems={"bottom": IntegerAxis("bottom")})  # steps are whole
     plot.setTitle(title, color="#333")
     plot.setLabel("bottom", "step")
     plot.setLabel("left", left)

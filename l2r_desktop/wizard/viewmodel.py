@@ -96,8 +96,8 @@ class WizardViewModel(QObject):
             return
         key = self.opts.model_key()
         self.model_check, self.model_error = None, ""
-        self._submit("model", partial(check_model, key, self.test_image or None), self._on_model_checked,
-                     self._on_model_failed)
+        job = partial(check_model, key, self.test_image or None, options=self.opts.load_options())
+        self._submit("model", job, self._on_model_checked, self._on_model_failed)
 
     def model_reason(self) -> str:
         if reason := model_input_reason(self.opts):

@@ -78,6 +78,7 @@ class DialogLog:
         self.open_images: list[str] = []
         self.open_folder = ""
         self.open_file = ""
+        self.save_file = ""
         self.run: Callable[[Any], int] | None = None
 
     def titles(self) -> list[str]:
@@ -93,6 +94,7 @@ def dialog_log(monkeypatch: pytest.MonkeyPatch) -> DialogLog:
     monkeypatch.setattr(dialogs, "ask_open_images", lambda parent, start="": list(log.open_images))
     monkeypatch.setattr(dialogs, "ask_open_folder", lambda parent, start="", title="": log.open_folder)
     monkeypatch.setattr(dialogs, "ask_open_file", lambda parent, title, start="", filter="": log.open_file)
+    monkeypatch.setattr(dialogs, "ask_save_file", lambda parent, title, start="", filter="": log.save_file)
 
     def run(dialog: Any) -> int:
         if log.run is None:

@@ -31,7 +31,7 @@ def test_demo_shows_the_first_photo_with_heatmap_and_curves(window_factory, qtbo
     np.testing.assert_allclose(win.heatmap.overlay_item(key).image, normalize_map(result.raw), atol=1e-6)
     assert win.heatmap.image_item().image.shape == (224, 224, 3)
     xs, ys = win.curves.items["deletion"][key].getData()
-    np.testing.assert_allclose(ys, result.curves.deletion[0])
+    np.testing.assert_allclose(ys, result.curves.deletion)
     assert len(xs) == 21  # the "aha" protocol
     names = [r[0] for r in win.predictions.rows()]
     assert any("cat" in n for n in names[:3]), names

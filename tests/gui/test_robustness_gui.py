@@ -1,6 +1,7 @@
 """The window against both corpora and against NaN: every bad image, model file and explainer is opened
 through the window's normal paths (open a folder and step through it; Model > Load in the worker);
-each ends in one dialog that names the file, the window stays alive, and it still explains after."""
+a bad image is named in place of the map (no dialog while browsing), a bad model or explainer in
+one dialog that names the file; the window stays alive, and it still explains after."""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -81,10 +82,14 @@ def _step_through_images(window_factory: Any, qtbot: Any, dialog_log: Any,
             assert len(dialog_log.errors) == before, (item.name, dialog_log.errors[before:])
             record("gui:open image", item.name, "explained")
             assert np.isfinite(win.explain.results[win.explain.primary].raw).all()
-        else:
-            qtbot.waitUntil(lambda: len(dialog_log.errors) > before and _settled(win), timeout=30000)
-            title, message = _last_dialog(dialog_log, before, "gui:open image", item.name)
-            assert title == "Cannot read image" and path.name in message, (title, message)
+        else:  # browsing: the reason replaces the map, no modal dialog
+            qtbot.waitUntil(lambda: (win.map_area.currentWidget() is win.map_message and _settled(win))
+                            or len(dialog_log.errors) > before, timeout=30000)
+            message = win.map_message.text()
+            crash = len(dialog_log.errors) > before and dialog_log.errors[-1][0] == CRASH_TITLE
+            record("gui:open image", item.name, "refused in place", crash=crash, detail=message)
+            assert len(dialog_log.errors) == before, (item.name, dialog_log.errors[before:])
+            assert message.startswith(f"Cannot read {path.name}: "), (item.name, message)
     assert win.isVisible()
 
 
