@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from l2r_core.export import ExportOptions, export_folder
+from l2r_core.batch import ExportOptions, export_folder
 from l2r_core.images import list_images, load_image
 from l2r_core.models.loading import load_model
 from l2r_core.pipeline import explain, prepare, top_predictions
@@ -68,7 +68,7 @@ class _Timed:
         self.saved: dict[str, object] = {}
 
     def __enter__(self) -> "_Timed":
-        from l2r_core.export import run as run_module
+        from l2r_core.batch import run as run_module
 
         for name in ("load_image", "prepare", "top_predictions", "explain"):
             fn = self.saved[name] = getattr(run_module, name)
@@ -85,7 +85,7 @@ class _Timed:
         return timed
 
     def __exit__(self, *exc: object) -> None:
-        from l2r_core.export import run as run_module
+        from l2r_core.batch import run as run_module
 
         for name, fn in self.saved.items():
             setattr(run_module, name, fn)

@@ -37,7 +37,7 @@ def write_photos(folder: Path) -> Path:
 
 
 def train_cmd(photos: Path, out: Path, ranking: str, steps: int, a: argparse.Namespace) -> list[str]:
-    return [sys.executable, "-m", "l2r_training.cli_train", "train", str(photos), "--model", "demo-cnn",
+    return [sys.executable, "-m", "l2r_training.cli.train", "train", str(photos), "--model", "demo-cnn",
             "--out", str(out), "--overwrite", "--ranking", ranking, "--steps", str(steps),
             "--batch-size", str(a.batch_size), "--image-size", str(a.image_size), "--lr", str(a.lr),
             "--target-batch", "64", "--val-fraction", "0", "--checkpoint-every", "0", "--device", "cpu", "--quiet"]

@@ -1,7 +1,7 @@
 """Quality at equal wall-clock: training recipes given the same CPU time on demo-vit, scored alike.
 
 Each variant trains the demo-vit explainer with ``l2r train --max-time`` on the same 3,000
-Fashion-MNIST training-split images (the CPU recipe of ``l2r_training.demo_vit_explainer``: batch 8,
+Fashion-MNIST training-split images (the CPU recipe of ``l2r_training.recipes.demo_vit_explainer``: batch 8,
 grid 7-20), one thread each, then ``l2r evaluate`` scores its explainer on the same 500 held-out
 test images under ``aha``. Two variants run side by side (2 cores), so both see the same machine.
 
@@ -32,7 +32,7 @@ VARIANTS = {
 
 
 def prepare_data(work: Path, n_train: int, n_test: int) -> tuple[Path, Path]:
-    from l2r_training.demo_vit_explainer import write_images
+    from l2r_training.recipes.demo_vit_explainer import write_images
     from l2r_training.fashion_mnist import write_pngs
 
     train, test = work / "train", work / f"test{n_test}"

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 # Every temp file or folder the product writes is named ".<final name>.<host>-<pid>-<random>.l2rtmp",
-# so a later run can tell a dead writer's leftovers (l2r_core.export.writer.remove_stale_temps).
+# so a later run can tell a dead writer's leftovers (l2r_core.batch.writer.remove_stale_temps).
 TEMP_MARK = ".l2rtmp"
 HOST = socket.gethostname().replace(".", "_").replace("-", "_") or "host"
 

@@ -22,7 +22,7 @@ CARD_FLAGS = ("model_card", "input_size", "resize", "crop_pct", "mean", "std", "
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from l2r_training.cli_common import add_card_args
+    from l2r_training.cli.common import add_card_args
 
     p = argparse.ArgumentParser(prog="l2r-desktop", description="L2R Inspector: audit image classifiers.")
     p.add_argument("paths", nargs="*", help="images or folders to open (default: the bundled sample photos)")
@@ -56,7 +56,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def model_options(args: argparse.Namespace) -> dict[str, object]:
     """The model-card flags as ``load_model`` options, validated (a bad value names the flag)."""
-    from l2r_training.cli_common import card_options
+    from l2r_training.cli.common import card_options
 
     return card_options(args) if args.model else {}
 

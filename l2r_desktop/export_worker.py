@@ -2,7 +2,7 @@
 
 ``export_dialog.ExportViewModel`` hands ``export_job`` to a ``workers.JobRunner``; the job loads its
 own copy of the model (a torch module is never shared between threads) and yields one
-``ItemResult`` per (image, method) while ``l2r_core.export.iter_export`` writes the folder.
+``ItemResult`` per (image, method) while ``l2r_core.batch.iter_export`` writes the folder.
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ class ExportOutcome:
 
 def export_job(req: ExportRequest, progress: Progress) -> Iterator[Any]:
     """Plain generator (no Qt): load the model, then yield one ItemResult per (image, method)."""
-    from l2r_core.export import ExportOptions, iter_export
+    from l2r_core.batch import ExportOptions, iter_export
 
     loaded = jobs.load_model_job(req.spec, req.weights or None, req.device, req.explainer or None, progress)
     options = ExportOptions(Path(req.images_dir), Path(req.out_dir), req.methods or None, req.protocol,

@@ -16,7 +16,7 @@ from PIL import Image
 
 from l2r_core.atomic import atomic_save_npy, atomic_save_png, atomic_write_text
 from l2r_core.errors import L2RError
-from l2r_core.export.render import curves_image
+from l2r_core.batch.render import curves_image
 from l2r_core.metrics.hard import Curves
 from l2r_core.render import HIGH_PERCENTILE, LOW_PERCENTILE, colorize, overlay
 

@@ -23,8 +23,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 
 stage cuda_tests 150 "$PY" -m pytest -q -p no:cacheprovider tests/gpu tests/training/test_cli_train.py::test_cli_errors_are_one_line
 
-"$PY" -c "from l2r_training.demo_vit_explainer import write_images; from pathlib import Path; write_images(Path('$work/fm'), count=4000)"
-stage torchrun_1gpu 90 "$PY" -m torch.distributed.run --standalone --nproc_per_node=1 -m l2r_training.cli_train train \
+"$PY" -c "from l2r_training.recipes.demo_vit_explainer import write_images; from pathlib import Path; write_images(Path('$work/fm'), count=4000)"
+stage torchrun_1gpu 90 "$PY" -m torch.distributed.run --standalone --nproc_per_node=1 -m l2r_training.cli.train train \
     "$work/fm" --model demo-vit --out "$work/ddp" --steps 5 --batch-size 32 --device cuda --val-images 8 --quiet
 grep -h '"start"' "$work/ddp/metrics.jsonl" | head -1
 
@@ -33,9 +33,9 @@ stage cost_demo_cnn_b32 60 "$PY" benchmarks/explainer_cost.py --model demo-cnn -
 stage cost_demo_vit 60 "$PY" benchmarks/explainer_cost.py --model demo-vit --device cuda --repeats 30 --batch 1
 
 # Training speed with the settings of the bundled explainers (steps/s decides their GPU budget).
-stage speed_demo_vit 100 "$PY" -m l2r_training.demo_vit_explainer --work "$work/dv" --gpu --images 4000 --steps 60 \
+stage speed_demo_vit 100 "$PY" -m l2r_training.recipes.demo_vit_explainer --work "$work/dv" --gpu --images 4000 --steps 60 \
     --val-every 0 --checkpoint-every 0 --quiet
-stage speed_demo_cnn 120 "$PY" -m l2r_training.demo_cnn_explainer --work "$work/dc" --gpu --steps 20 \
+stage speed_demo_cnn 120 "$PY" -m l2r_training.recipes.demo_cnn_explainer --work "$work/dc" --gpu --steps 20 \
     --val-every 0 --checkpoint-every 0 --quiet
 "$PY" - "$work" <<'EOF'
 import json, sys

@@ -20,10 +20,10 @@ pack() {
 trap pack EXIT
 
 t0=$(date +%s)
-"$PY" -m l2r_training.demo_vit_explainer --work "$work/vit" --gpu --steps "$vit_steps" --quiet \
+"$PY" -m l2r_training.recipes.demo_vit_explainer --work "$work/vit" --gpu --steps "$vit_steps" --quiet \
     >"$out/train_vit.log" 2>&1
 echo "demo-vit: exit $? after $(( $(date +%s) - t0 )) s"; tail -n 4 "$out/train_vit.log"
 t0=$(date +%s)
-"$PY" -m l2r_training.demo_cnn_explainer --work "$work/cnn" --gpu --steps "$cnn_steps" --quiet \
+"$PY" -m l2r_training.recipes.demo_cnn_explainer --work "$work/cnn" --gpu --steps "$cnn_steps" --quiet \
     >"$out/train_cnn.log" 2>&1
 echo "demo-cnn: exit $? after $(( $(date +%s) - t0 )) s"; tail -n 4 "$out/train_cnn.log"

@@ -81,7 +81,7 @@ def load_demo_vit() -> TimmAdapter:
     weights = folder / "model.safetensors"
     if not weights.is_file():
         raise ModelLoadError(f"{weights}: demo-vit weights are missing. Rebuild them with: "
-                             f"python -m l2r_training.demo_vit")
+                             f"python -m l2r_training.recipes.demo_vit")
     import json
 
     from .card import read_hub_config

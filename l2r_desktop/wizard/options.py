@@ -14,7 +14,7 @@ from typing import Any
 
 from l2r_core.errors import ConfigError
 from l2r_core.models.card import read_card
-from l2r_training.cli_train import FLAGS
+from l2r_training.cli.train import FLAGS
 from l2r_training.config import TrainConfig
 from l2r_training.session import training_threads
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from l2r_training.cli_export import ProgressBar, main, parse_method_options
+from l2r_training.cli.export import ProgressBar, main, parse_method_options
 
 from ..core.test_export_support import csv_rows, make_images, tiny_weights  # noqa: F401
 

@@ -84,7 +84,7 @@ def test_model_card_then_no_flags_gives_the_same_maps_in_api_cli_and_export(
         cli_out, export_out = tmp_path / "cli", tmp_path / "export"
         assert main(["explain", str(image), "--model", f"timm:{ARCH}", "--weights", str(six_block_vit),
                      "--method", "gradcam", "--out", str(cli_out)]) == 0
-        from l2r_training.cli_export import main as export_main
+        from l2r_training.cli.export import main as export_main
 
         assert export_main([str(fashion_like), "--out", str(export_out), "--model", f"timm:{ARCH}", "--weights",
                             str(six_block_vit), "--methods", "gradcam", "--device", "cpu"]) == 0, \

@@ -6,8 +6,8 @@ import sys
 import time
 from typing import Any
 
-from l2r_core.export import run
-from l2r_training.cli_export import main
+from l2r_core.batch import run
+from l2r_training.cli.export import main
 
 
 def slow_commits(seconds: float) -> None:

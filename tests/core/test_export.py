@@ -12,8 +12,8 @@ import pytest
 
 from l2r_core.atomic import HOST
 from l2r_core.errors import Cancelled, ConfigError, ImageLoadError
-from l2r_core.export import ExportOptions, ExportWriteError, export_folder, rebuild_outputs
-from l2r_core.export import writer
+from l2r_core.batch import ExportOptions, ExportWriteError, export_folder, rebuild_outputs
+from l2r_core.batch import writer
 from l2r_core.images import load_image
 from l2r_core.metrics.protocols import get_protocol
 from l2r_core.pipeline import explain, prepare, top_predictions
@@ -203,7 +203,7 @@ def test_cancel_reaches_inside_a_method(tmp_path, tiny_model):
     token = CancelToken()
     token.cancel()  # already cancelled: stops before any item
     with pytest.raises(Cancelled):
-        list(__import__("l2r_core.export", fromlist=["iter_export"]).iter_export(
+        list(__import__("l2r_core.batch", fromlist=["iter_export"]).iter_export(
             tiny_model, _opts(images, tmp_path / "out"), progress=token))
     assert not list((tmp_path / "out" / ".state" / "items").rglob("*.json"))
 
@@ -290,7 +290,7 @@ def test_learned_explainer_is_the_default_and_its_identity_is_checked(tmp_path, 
 
 
 def test_shard_selection_is_deterministic_and_follows_torchrun(monkeypatch):
-    from l2r_core.export import env_shard, parse_shard, shard_entries
+    from l2r_core.batch import env_shard, parse_shard, shard_entries
 
     entries = list(range(7))
     parts = [shard_entries(entries, (i, 3)) for i in range(3)]
@@ -305,7 +305,7 @@ def test_shard_selection_is_deterministic_and_follows_torchrun(monkeypatch):
 
 
 def test_flag_rules_on_hand_made_maps():
-    from l2r_core.export.flags import border_fraction, flags_for, worst_cutoffs
+    from l2r_core.batch.flags import border_fraction, flags_for, worst_cutoffs
 
     centre = np.zeros((20, 20))
     centre[8:12, 8:12] = 1.0

@@ -1,4 +1,4 @@
-"""SIGKILL in the middle of `python -m l2r_training.cli_export`, then a rerun: the folder ends
+"""SIGKILL in the middle of `python -m l2r_training.cli.export`, then a rerun: the folder ends
 exactly as after an uninterrupted run (same files, same maps, same rows), with nothing partial."""
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from l2r_core.export import ExportOptions, export_folder
-from l2r_core.export.writer import TEMP_MARK
+from l2r_core.batch import ExportOptions, export_folder
+from l2r_core.batch.writer import TEMP_MARK
 
 from .test_export_support import assert_same_export, make_images, tiny_model, tiny_weights  # noqa: F401
 

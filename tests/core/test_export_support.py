@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from l2r_core.export.table import TIME_COLUMNS
+from l2r_core.batch.table import TIME_COLUMNS
 
 NUM_CLASSES = 5
 SIDE = 32

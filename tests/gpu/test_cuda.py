@@ -93,7 +93,7 @@ def test_refinement_on_cuda_lowers_its_own_loss() -> None:
 
 
 def test_training_on_cuda_with_bf16_and_checkpointing(tmp_path: Path) -> None:
-    from l2r_training.cli_train import main
+    from l2r_training.cli.train import main
 
     images = tmp_path / "images"
     for i in range(12):

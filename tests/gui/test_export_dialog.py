@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from l2r_core.export import run as export_run
+from l2r_core.batch import run as export_run
 from l2r_desktop import export_dialog
 from l2r_desktop.export_dialog import ExportDialog, ExportRequest, open_dialog
 

@@ -192,7 +192,7 @@ def test_save_model_card_then_load_it_into_the_fields(qtbot, open_dialog, dialog
 
 
 def test_the_wizard_passes_the_card_settings_to_l2r_train(tmp_path, wizard_weights):
-    from l2r_training.cli_train import add_train_parser, resolve_args
+    from l2r_training.cli.train import add_train_parser, resolve_args
 
     o = WizardOptions(arch="resnet10t", weights=str(wizard_weights), data=str(tmp_path / "img"),
                       out=str(tmp_path / "o"), input_size="32", resize="pad", mean="0.286", std="0.353")

@@ -11,7 +11,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QImage
 
-from l2r_core.export.render import curves_image
+from l2r_core.batch.render import curves_image
 from l2r_core.render import colorize, normalize_map, overlay
 from l2r_desktop import app as app_module
 from l2r_desktop import dialogs, export_dialog

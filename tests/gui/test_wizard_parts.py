@@ -117,7 +117,7 @@ def test_the_command_line_means_what_the_pages_say(tmp_path):
     """The arguments parse with the real `l2r train` parser into the intended TrainConfig."""
     import argparse
 
-    from l2r_training.cli_train import add_train_parser, resolve_args
+    from l2r_training.cli.train import add_train_parser, resolve_args
 
     o = WizardOptions(arch="resnet10t", weights="w.safetensors", data=str(tmp_path / "img"), out=str(tmp_path / "o"),
                       image_size=48, length_unit="steps", steps=7, batch_size=3, lr=0.002, device="cpu",

@@ -136,7 +136,7 @@ def test_evaluate_over_the_image_corpus_gives_a_row_per_image(cli_batch: CliBatc
 
 
 def test_export_over_the_image_corpus_is_complete_and_clean(cli_batch: CliBatch, corpora: Corpora) -> None:
-    from l2r_core.export.state import read_all_items
+    from l2r_core.batch.state import read_all_items
 
     res = cli_batch.result("export:image_corpus")
     _outcome("cli:export", "image corpus folder", res)

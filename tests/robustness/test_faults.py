@@ -182,7 +182,7 @@ def test_cli_evaluate_says_which_rows_are_nan(cli_batch: CliBatch) -> None:
 
 
 def test_cli_export_keeps_the_nan_warning_in_each_item(cli_batch: CliBatch) -> None:
-    from l2r_core.export.state import read_all_items
+    from l2r_core.batch.state import read_all_items
 
     res = _res(cli_batch, "export:nan_model", "NaN model, export")
     assert res["returncode"] == 0

@@ -83,7 +83,7 @@ def test_sigkill_during_training_then_resume_continues_the_same_losses(corpora: 
     assert sorted(want) == list(range(1, steps + 1))
 
     cfg_path = _config(data, tmp_path / "killed", steps).save(tmp_path / "killed.json")
-    cmd = [sys.executable, "-m", "l2r_training.cli_train", "train", "--config", str(cfg_path),
+    cmd = [sys.executable, "-m", "l2r_training.cli.train", "train", "--config", str(cfg_path),
            "--weights", str(corpora.good.path), "--quiet"]
     before = _losses(_kill_after_step(cmd, tmp_path / "killed" / "metrics.jsonl", 3))
     record("process:train", "SIGKILL after step 3", f"{len(before)} steps logged")

@@ -11,7 +11,7 @@ from l2r_core.errors import ConfigError
 from l2r_core.explainer import load_explainer
 from l2r_core.progress import CancelToken
 from l2r_training.budget import TimeBudget, parse_duration
-from l2r_training.cli_train import main
+from l2r_training.cli.train import main
 from l2r_training.loop import train
 from l2r_training.metrics_log import read_log
 from l2r_training.schedule import lr_at

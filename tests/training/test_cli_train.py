@@ -10,7 +10,7 @@ import torch
 
 from l2r_core.explainer import load_explainer
 from l2r_core.models.loading import load_model
-from l2r_training.cli_train import main
+from l2r_training.cli.train import main
 from l2r_training.metrics_log import read_log
 
 from .conftest import tiny_config

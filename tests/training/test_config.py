@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from l2r_core.errors import ConfigError
-from l2r_training.cli_train import add_train_parser, overrides_from_args
+from l2r_training.cli.train import add_train_parser, overrides_from_args
 from l2r_training.config import TrainConfig, resolve_config
 
 

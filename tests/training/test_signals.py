@@ -17,7 +17,7 @@ from .conftest import tiny_config
 def test_sigterm_saves_a_resumable_checkpoint(tiny_weights: Path, image_dir: Path, tmp_path: Path) -> None:
     cfg = tiny_config(image_dir, tmp_path / "run", steps=100000, checkpoint_every=0).save(tmp_path / "t.json")
     log_path = tmp_path / "run" / "metrics.jsonl"
-    cmd = [sys.executable, "-m", "l2r_training.cli_train", "train", "--config", str(cfg),
+    cmd = [sys.executable, "-m", "l2r_training.cli.train", "train", "--config", str(cfg),
            "--weights", str(tiny_weights), "--quiet"]
     proc = subprocess.Popen(cmd, env=dict(os.environ, OMP_NUM_THREADS="1"), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)

@@ -10,7 +10,7 @@ from l2r_core.images import load_image
 from l2r_core.pipeline import explain, prepare, top_predictions
 
 from l2r_core.atomic import atomic_save_npy, atomic_save_png
-from .cli_common import add_model_args, load_from_args, method_options
+from .common import add_model_args, load_from_args, method_options
 
 
 def add_explain_parser(sub: argparse._SubParsersAction) -> None:

@@ -1,6 +1,6 @@
 """Train the bundled ``demo-vit``: a small timm ViT on Fashion-MNIST, CPU-only, seeded.
 
-Run: ``python -m l2r_training.demo_vit`` (needs ``apt-get install -y dataset-fashion-mnist``).
+Run: ``python -m l2r_training.recipes.demo_vit`` (needs ``apt-get install -y dataset-fashion-mnist``).
 Writes resources/demo_vit/model.safetensors and config.json; ``l2r_core.models.load_model('demo-vit')``
 rebuilds the model from them (load_timm infers classes/channels/size from the weights and applies
 ``model_args`` from config.json). ``--samples`` also writes a few test-split PNGs for the GUI.
@@ -23,7 +23,7 @@ from torch import nn
 
 from l2r_core.progress import Progress, ensure_progress
 
-from .fashion_mnist import CLASS_NAMES, class_slug, load_split
+from ..fashion_mnist import CLASS_NAMES, class_slug, load_split
 
 ARCH = "vit_tiny_patch16_224"
 MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST train-split pixel mean/std in [0, 1]
@@ -185,7 +185,7 @@ def _timm_version() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     from l2r_resources import resource_path
 
-    ap = argparse.ArgumentParser(prog="python -m l2r_training.demo_vit", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m l2r_training.recipes.demo_vit", description=__doc__.split("\n")[0])
     ap.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     ap.add_argument("--out", type=Path, default=resource_path("demo_vit"))
     ap.add_argument("--data-dir", type=Path, default=None, help="folder with the idx .gz files")
@@ -202,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     seconds = time.time() - start
     acc = evaluate(model, test_x, test_y)
     print(f"test accuracy {acc:.4f} on {len(test_y)} images; training took {seconds:.0f}s")
-    command = f"python -m l2r_training.demo_vit --epochs {args.epochs} --threads {args.threads}"
+    command = f"python -m l2r_training.recipes.demo_vit --epochs {args.epochs} --threads {args.threads}"
     record = {"command": command, "test_accuracy": round(acc, 4), "train_seconds": round(seconds),
               "threads": args.threads, "torch": torch.__version__, "timm": _timm_version()}
     write_model(model, cfg, args.out, record)

@@ -11,7 +11,7 @@ import types
 
 from l2r_core.errors import ConfigError
 
-from .cli_common import add_card_args
+from .common import add_card_args
 
 
 def add_onnx_parser(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +35,7 @@ def add_onnx_parser(sub: argparse._SubParsersAction) -> None:
 def run_onnx(args: argparse.Namespace) -> int:
     from l2r_core.onnx import export_onnx
 
-    from .cli_common import load_from_args
+    from .common import load_from_args
 
     if args.model.lower().endswith(".onnx"):
         raise ConfigError(f"--model {args.model}: already ONNX; export starts from the torch model "

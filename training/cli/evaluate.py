@@ -16,8 +16,8 @@ from l2r_core.metrics.protocols import PROTOCOLS, get_protocol
 from l2r_core.pipeline import explain, prepare
 from l2r_core.versions import package_versions
 
-from .cli_common import Loaded, add_model_args, load_from_args, method_options
-from .metrics_log import json_safe
+from .common import Loaded, add_model_args, load_from_args, method_options
+from ..metrics_log import json_safe
 
 
 def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
@@ -111,7 +111,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             raise ConfigError(f"{out}: cannot create its folder ({exc.strerror}). Choose a writable --json path.") from None
     loaded = load_from_args(args, need_explainer=any(m.startswith("l2r") for m in methods))
     images = collect_images(args.inputs, args.limit)
-    from .cli_export import parse_method_options
+    from .export import parse_method_options
 
     rows = evaluate(loaded, images, methods, args.protocol, args.refine_steps,
                     extra=parse_method_options(args.option))

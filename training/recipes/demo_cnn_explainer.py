@@ -1,4 +1,4 @@
-"""Rebuild the bundled demo-cnn explainer: `python -m l2r_training.demo_cnn_explainer --corpus DIR --install`.
+"""Rebuild the bundled demo-cnn explainer: `python -m l2r_training.recipes.demo_cnn_explainer --corpus DIR --install`.
 
 `--corpus DIR`: the offline natural-photo corpus of ``l2r_training.photo_corpus`` (built into DIR
 first when DIR holds no manifest), trained on its ``train`` split with the ``photo`` augmentation
@@ -46,7 +46,7 @@ def write_photos(folder: Path) -> None:
 
 def corpus_train_split(folder: Path) -> Path:
     """The corpus's training folder, building the corpus first when ``folder`` has none."""
-    from .photo_corpus import build_corpus, manifest_hash
+    from ..photo_corpus import build_corpus, manifest_hash
 
     if not (folder / "manifest.json").is_file():
         build_corpus(folder)
@@ -57,7 +57,7 @@ def corpus_train_split(folder: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     from l2r_resources import resource_path
 
-    from .cli import main as cli_main
+    from ..cli import main as cli_main
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--work", default=None, help="scratch folder (default: a temp folder)")
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copytree(work / "run" / "explainer", dest)
         shutil.copy(work / "run" / "config.json", dest / "training_config.json")
         if args.corpus is not None:  # which corpus, so the training data can be rebuilt and checked
-            from .photo_corpus import manifest_hash
+            from ..photo_corpus import manifest_hash
 
             (dest / "corpus_manifest_sha256.txt").write_text(manifest_hash(args.corpus) + "\n", encoding="utf-8")
     return code

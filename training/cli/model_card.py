@@ -7,7 +7,7 @@ import json
 from l2r_core.models.card import write_card
 from l2r_core.models.loading import card_for
 
-from .cli_common import add_model_args, load_from_args
+from .common import add_model_args, load_from_args
 
 
 def add_model_card_parser(sub: argparse._SubParsersAction) -> None:

@@ -1,4 +1,4 @@
-"""Rebuild the bundled demo-vit explainer: `python -m l2r_training.demo_vit_explainer --gpu --install`.
+"""Rebuild the bundled demo-vit explainer: `python -m l2r_training.recipes.demo_vit_explainer --gpu --install`.
 
 Trains on images drawn (seed 0) from the Fashion-MNIST TRAINING split (Debian package
 dataset-fashion-mnist), written as an ImageFolder tree so the labels give the second target.
@@ -29,7 +29,7 @@ def write_images(folder: Path, count: int = 3000, seed: int = 0) -> None:
     import numpy as np
     from PIL import Image
 
-    from .fashion_mnist import load_split
+    from ..fashion_mnist import load_split
 
     images, labels = load_split("train")
     for i in np.random.default_rng(seed).choice(len(images), count, replace=False):
@@ -41,7 +41,7 @@ def write_images(folder: Path, count: int = 3000, seed: int = 0) -> None:
 def main(argv: list[str] | None = None) -> int:
     from l2r_resources import resource_path
 
-    from .cli import main as cli_main
+    from ..cli import main as cli_main
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--work", default=None, help="scratch folder (default: a temp folder)")

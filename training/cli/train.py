@@ -1,7 +1,7 @@
 """`l2r train`: train or fine-tune an explainer from the command line (also under torchrun).
 
 The lead's ``l2r`` entry point calls ``add_train_parser`` and ``run_train``; ``python -m
-l2r_training.cli_train train ...`` runs the same thing on its own (tests, torchrun).
+l2r_training.cli.train train ...`` runs the same thing on its own (tests, torchrun).
 """
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from l2r_core.errors import L2RError
 from l2r_core.progress import CancelToken
 from l2r_core.ranking import NORMALIZE_MODES
 
-from .budget import parse_duration
-from .cli_common import add_card_args, card_options
-from .config import (AMP_MODES, AUGMENTS, CHECKPOINTING_MODES, DEFAULT_PERCENTILE_SAMPLES, RANKINGS,
+from ..budget import parse_duration
+from .common import add_card_args, card_options
+from ..config import (AMP_MODES, AUGMENTS, CHECKPOINTING_MODES, DEFAULT_PERCENTILE_SAMPLES, RANKINGS,
                      TARGET_MODES, TrainConfig, resolve_config)
 
 # (flag, config key, type, help). Flags default to None so only the ones given override the file.
@@ -145,7 +145,7 @@ def resolve_args(args: argparse.Namespace) -> tuple[TrainConfig, Path | None]:
         if not cfg.data:
             raise L2RError("l2r train: give --data FOLDER (a folder of images), or --resume DIR.")
         return cfg, None
-    from .checkpoint import find_checkpoint, read_checkpoint, run_folder
+    from ..checkpoint import find_checkpoint, read_checkpoint, run_folder
 
     folder = find_checkpoint(args.resume)
     base = read_checkpoint(folder).config
@@ -201,7 +201,7 @@ def run_train(args: argparse.Namespace) -> int:
     """Run ``l2r train``; returns 0 when done, 130 when interrupted (a checkpoint was saved)."""
     from l2r_core.models.loading import load_model
 
-    from .loop import train
+    from ..loop import train
 
     cfg, resume = resolve_args(args)
     model = load_model(cfg.model, weights=cfg.weights, class_names=cfg.class_names, **cfg.model_card)

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from l2r_core.errors import ConfigError, ImageLoadError, L2RError
 from l2r_core.metrics.protocols import PROTOCOLS
 
-from .cli_common import add_model_args, load_from_args, resolve_device
+from .common import add_model_args, load_from_args, resolve_device
 
 
 def add_export_parser(sub: argparse._SubParsersAction) -> None:
@@ -105,7 +105,7 @@ class ProgressBar:
 
 
 def _shard(args: argparse.Namespace) -> tuple[int, int]:
-    from l2r_core.export import env_shard, parse_shard
+    from l2r_core.batch import env_shard, parse_shard
 
     return parse_shard(args.shard) if args.shard else env_shard()
 
@@ -118,7 +118,7 @@ def _device_for_rank(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from l2r_core.export import ExportOptions, export_folder, rebuild_outputs
+    from l2r_core.batch import ExportOptions, export_folder, rebuild_outputs
 
     out = Path(args.out)
     if args.merge_only:

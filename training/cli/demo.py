@@ -8,8 +8,8 @@ from l2r_core.atomic import atomic_save_png
 from l2r_core.images import list_images, load_image
 from l2r_core.pipeline import explain, prepare
 
-from .cli_common import load_from_args
-from .cli_evaluate import evaluate, print_table, summarize
+from .common import load_from_args
+from .evaluate import evaluate, print_table, summarize
 
 
 def add_demo_parser(sub: argparse._SubParsersAction) -> None:

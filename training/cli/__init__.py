@@ -14,13 +14,13 @@ from l2r_core.errors import L2RError
 
 # (subcommand module, function adding the parser, function running it)
 SUBCOMMANDS: list[tuple[str, str, str]] = [
-    ("l2r_training.cli_explain", "add_explain_parser", "run_explain"),
-    ("l2r_training.cli_evaluate", "add_evaluate_parser", "run_evaluate"),
-    ("l2r_training.cli_demo", "add_demo_parser", "run_demo"),
-    ("l2r_training.cli_train", "add_train_parser", "run_train"),
-    ("l2r_training.cli_export", "add_export_parser", "run_export"),
-    ("l2r_training.cli_onnx", "add_onnx_parser", "run_onnx"),
-    ("l2r_training.cli_model_card", "add_model_card_parser", "run_model_card"),
+    ("l2r_training.cli.explain", "add_explain_parser", "run_explain"),
+    ("l2r_training.cli.evaluate", "add_evaluate_parser", "run_evaluate"),
+    ("l2r_training.cli.demo", "add_demo_parser", "run_demo"),
+    ("l2r_training.cli.train", "add_train_parser", "run_train"),
+    ("l2r_training.cli.export", "add_export_parser", "run_export"),
+    ("l2r_training.cli.onnx", "add_onnx_parser", "run_onnx"),
+    ("l2r_training.cli.model_card", "add_model_card_parser", "run_model_card"),
 ]
 
 
@@ -29,12 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for module_name, add_name, run_name in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue  # a subcommand not shipped in this build
+        module = importlib.import_module(module_name)
         before = set(sub.choices)
         getattr(module, add_name)(sub)
         run: Callable[[argparse.Namespace], int] = getattr(module, run_name)
