@@ -32,3 +32,18 @@ def test_json_records_the_explainer_fingerprint_in_every_result(tmp_path, capsys
     assert {r["method"] for r in rows} == {"l2r", "gradcam"} and len(rows) == 4
     assert all(r["explainer"] == expected for r in rows if r["method"] == "l2r")
     assert all(r["explainer"] is None for r in rows if r["method"] == "gradcam")
+
+
+def test_json_holds_no_absolute_path_of_this_machine(tmp_path, capsys) -> None:
+    weights = make_tiny_model(tmp_path / "model")
+    images = tmp_path / "photos"
+    images.mkdir()
+    Image.fromarray(np.zeros((SIZE, SIZE, 3), np.uint8)).save(images / "a.png")
+    out = tmp_path / "eval.json"
+    assert main(["evaluate", str(images), "--model", "timm:resnet10t", "--weights", str(weights),
+                 "--methods", "gradcam", "--json", str(out)]) == 0, capsys.readouterr().err
+    text = out.read_text()
+    assert str(tmp_path) not in text and '"/' not in text
+    doc = json.loads(text)
+    assert doc["results"][0]["image"] == "photos/a.png"
+    assert doc["model"]["source"].endswith("model.safetensors")

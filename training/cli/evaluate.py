@@ -16,8 +16,9 @@ from l2r_core.metrics.protocols import PROTOCOLS, get_protocol
 from l2r_core.pipeline import explain, prepare
 from l2r_core.versions import package_versions
 
-from .common import Loaded, add_model_args, load_from_args, method_options
 from ..metrics_log import json_safe
+from .common import Loaded, add_model_args, load_from_args, method_options
+from .portable import portable
 
 
 def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
@@ -122,5 +123,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
                "explainer": getattr(loaded.explainer, "describe", lambda: None)(),
                "methods": methods, "method_options": args.option, "summary": summary, "results": rows, "versions": package_versions()}
         # strict JSON: a NaN score (a model that returned NaN) is written as null
-        atomic_write_text(args.json, json.dumps(json_safe(doc), indent=2, default=str, allow_nan=False))
+        doc = portable(json_safe(doc), args.inputs)  # the file travels: no path of this machine in it
+        atomic_write_text(args.json, json.dumps(doc, indent=2, default=str, allow_nan=False))
     return 0
