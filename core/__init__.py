@@ -1,4 +1,5 @@
 """L2R Inspector core library (import name ``l2r_core``): torch and numpy only, no Qt.
+Layers and module map: docs/architecture.md.
 
 The notebook API::
 
