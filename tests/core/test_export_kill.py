@@ -2,6 +2,8 @@
 exactly as after an uninterrupted run (same files, same maps, same rows), with nothing partial."""
 from __future__ import annotations
 
+import pytest
+
 import json
 import os
 import signal
@@ -38,6 +40,7 @@ def _assert_nothing_partial(out: Path) -> None:
             json.loads(p.read_text())
 
 
+@pytest.mark.slow
 def test_sigkill_mid_export_then_rerun_equals_uninterrupted(tmp_path, tiny_model, tiny_weights):
     images = tmp_path / "imgs"
     make_images(images, N_IMAGES)

@@ -3,7 +3,6 @@ pipeline.explain either work (finite maps and AUCs) or raise an L2RError whose s
 names the file. Any other exception escaping is a crash (counted, and a failure)."""
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -71,13 +70,10 @@ def test_every_image_loads_and_explains_or_is_refused_by_name(corpora: Corpora, 
 def _load(item: ModelCorpusItem, model: Any) -> Any:
     from l2r_core.explainer import load_explainer
     from l2r_core.models.loading import load_model
-    from l2r_core.explainer import load_explainer
 
     if item.kind == "model":
         return load_model(item.spec, weights=item.weights)
-    if item.path.suffix == ".onnx":
-        return load_explainer(item.path, model)
-    return load_explainer(item.path, model)
+    return load_explainer(item.path, model)  # a folder or an .onnx file
 
 
 def test_every_model_file_loads_or_is_refused_by_name(corpora: Corpora, good_model: Any) -> None:
@@ -129,7 +125,6 @@ def test_refusals_hold_no_terminal_escape_codes(corpora: Corpora, good_model: An
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("L2R_SLOW") != "1", reason="writes a 50 MP JPEG; set L2R_SLOW=1")
 def test_a_50_megapixel_photo_is_downscaled_and_explained(tmp_path: Path, good_model: Any) -> None:
     item = next(i for i in make_image_corpus(tmp_path, large=True) if i.name == "large_50mp.jpg")
     with warnings.catch_warnings(record=True) as caught:

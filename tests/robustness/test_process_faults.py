@@ -69,6 +69,7 @@ def _kill_after_step(cmd: list[str], log_path: Path, step: int) -> list[dict[str
     return read_log(log_path)
 
 
+@pytest.mark.slow
 def test_sigkill_during_training_then_resume_continues_the_same_losses(corpora: Corpora, tmp_path: Path) -> None:
     from l2r_core.explainer import load_explainer
     from l2r_core.models.loading import load_model

@@ -99,6 +99,7 @@ def test_max_time_respects_a_step_cap(tiny_model: Any, image_dir: Path, tmp_path
     assert result.step == 3
 
 
+@pytest.mark.slow
 def test_cli_max_time_leaves_a_usable_explainer(tiny_weights: Path, image_dir: Path, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tiny_config(image_dir, tmp_path / "run", steps=0).save(tmp_path / "tiny.json")

@@ -1,6 +1,8 @@
 """torchrun with 2 CPU processes (gloo): both ranks end with identical decoder weights."""
 from __future__ import annotations
 
+import pytest
+
 import os
 import subprocess
 import sys
@@ -13,6 +15,7 @@ from l2r_training.metrics_log import read_log
 from .conftest import tiny_config
 
 
+@pytest.mark.slow
 def test_two_process_gloo_training_keeps_ranks_identical(tiny_weights: Path, image_dir: Path,
                                                          tmp_path: Path) -> None:
     cfg = tiny_config(image_dir, tmp_path / "run", steps=3, checkpoint_every=2).save(tmp_path / "tiny.json")

@@ -1,6 +1,8 @@
 """SIGTERM / Ctrl-C during `l2r train`: a resumable checkpoint, a message, exit status 130."""
 from __future__ import annotations
 
+import pytest
+
 import os
 import signal
 import subprocess
@@ -14,6 +16,7 @@ from l2r_training.metrics_log import read_log
 from .conftest import tiny_config
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_resumable_checkpoint(tiny_weights: Path, image_dir: Path, tmp_path: Path) -> None:
     cfg = tiny_config(image_dir, tmp_path / "run", steps=100000, checkpoint_every=0).save(tmp_path / "t.json")
     log_path = tmp_path / "run" / "metrics.jsonl"
