@@ -69,6 +69,8 @@ def prepare(model: ModelAdapter, image: ImageLike) -> Prepared:
     rgb = image.convert("RGB")
     display = model.preprocessing.geometry(rgb)
     x = model.preprocessing.to_tensor(display)[None].to(model.device)
+    if model.preprocessing.grayscale:  # show what the model sees: a grey picture
+        display = display.convert("L").convert("RGB")
     return Prepared(display, x, rgb, model.preprocessing.placement(rgb.size))
 
 

@@ -1,8 +1,6 @@
-"""Menus and toolbar of the main window, and the hooks for optional modules (export, wizard)."""
+"""Menus and toolbar of the main window, and the entries of the tool windows (export, wizard)."""
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -10,20 +8,14 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu, QStyle, QToolBar
 
-# Optional windows written separately; each module provides ``open_dialog(main_window)``.
-OPTIONAL = {
+# Tool windows, imported when first opened (their imports would slow the start-up); each module
+# provides ``open_dialog(main_window)``.
+TOOLS = {
     "export": ("l2r_desktop.export_dialog", "Export folder...",
                "Batch-export heatmaps, overlays and a metrics table for a whole folder."),
     "wizard": ("l2r_desktop.wizard", "Fine-tune explainer...",
                "Train an explainer for the loaded model on your own image folder."),
 }
-
-
-def module_available(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 @dataclass
@@ -61,13 +53,9 @@ def _action(win: QMainWindow, text: str, slot: Callable[..., Any], shortcuts: tu
     return act
 
 
-def optional_action(win: QMainWindow, key: str, open_module: Callable[[str], None]) -> QAction:
-    module, text, tip = OPTIONAL[key]
-    act = _action(win, text, lambda: open_module(module), tip=tip)
-    if not module_available(module):
-        act.setEnabled(False)
-        act.setToolTip(f"Not available in this build yet ({module.replace('.', '/')}.py is missing).")
-    return act
+def tool_action(win: QMainWindow, key: str, open_module: Callable[[str], None]) -> QAction:
+    module, text, tip = TOOLS[key]
+    return _action(win, text, lambda: open_module(module), tip=tip)
 
 
 def build_menus(win: Any) -> Actions:
@@ -82,7 +70,7 @@ def build_menus(win: Any) -> Actions:
         save_result=_action(win, "Save current result...", win.save_current_result, (QKeySequence.StandardKey.Save,),
                             "Save the shown map (.npy, PNGs), its curves (CSV, PNG) and a JSON summary into a folder",
                             sp.SP_DialogSaveButton),
-        export=optional_action(win, "export", win.open_optional),
+        export=tool_action(win, "export", win.open_tool),
         quit=_action(win, "Quit", win.close, (QKeySequence.StandardKey.Quit,)),
         copy_image=_action(win, "Copy image", win.copy_image, (QKeySequence.StandardKey.Copy,),
                            "Copy the shown overlay (map over the picture) to the clipboard"),
@@ -98,7 +86,7 @@ def build_menus(win: Any) -> Actions:
         next=_action(win, "Next image", win.images.next, ("Right", "PgDown"),
                      "Next image (Right, Page Down)", sp.SP_ArrowForward),
         refine=_action(win, "Refine map", win.start_refine, ("Ctrl+R",), "Test-time refinement", sp.SP_MediaPlay),
-        wizard=optional_action(win, "wizard", win.open_optional),
+        wizard=tool_action(win, "wizard", win.open_tool),
         about=_action(win, "About", win.show_about),
     )
     a.show_overlay.setCheckable(True)

@@ -22,7 +22,8 @@ CARD_FLAGS = ("model_card", "input_size", "resize", "crop_pct", "mean", "std", "
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from l2r_training.cli.common import add_card_args
+    from l2r_core.images import LIMIT_SETTING, MAX_PIXELS, format_pixels
+    from l2r_training.cli.common import add_card_args, pixel_count
 
     p = argparse.ArgumentParser(prog="l2r-desktop", description="L2R Inspector: audit image classifiers.")
     p.add_argument("paths", nargs="*", help="images or folders to open (default: the bundled sample photos)")
@@ -32,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--settings", metavar="INI", help="use this settings file instead of the user's")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds --self-test/--screenshot may take")
     p.add_argument("--size", default="1360x900", help="window size for --screenshot, WIDTHxHEIGHT")
+    p.add_argument("--max-pixels", type=pixel_count, metavar="N",
+                   help=f"open images up to N pixels, e.g. 1G or 40000x30000 (default {format_pixels(MAX_PIXELS)}; "
+                        f"remembered as the {LIMIT_SETTING} setting). Larger images are downscaled while decoded.")
     g = p.add_argument_group("model (default: the offline demo, demo-cnn with its bundled explainer)")
     g.add_argument("--model", metavar="SPEC",
                    help="demo-cnn, demo-vit, timm:<architecture> (with --weights), or a .onnx / TorchScript file")
@@ -115,6 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .workers import JobRunner
 
     settings = AppSettings(args.settings) if args.settings else AppSettings()
+    if args.max_pixels is not None:  # remembered: the window's readers take it from the settings
+        from l2r_core.images import LIMIT_SETTING
+
+        settings.set(LIMIT_SETTING, args.max_pixels)
     runner = JobRunner()
     runner.submit("preload", jobs.preload, "Loading libraries", stale_on_new=False)  # overlaps window set-up
     window = MainWindow(settings, runner)

@@ -16,7 +16,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel,
                                QLineEdit, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
-from . import dialogs, jobs
+from . import dialogs
 from .errors import describe_error
 from .export_worker import ExportOutcome, ExportRequest, export_job
 from .workers import JobError, JobRunner
@@ -109,7 +109,6 @@ class ExportViewModel(QObject):
 def _method_names() -> list[str]:
     from l2r_core.attribution.registry import list_methods
 
-    jobs.register_explainer_methods()
     return [m.name for m in list_methods()]
 
 
@@ -164,6 +163,13 @@ class ExportDialog(QDialog):
         self.refine_steps.setRange(1, 200)
         self.refine_steps.setValue(d.refine_steps)
         form.addRow("Refine steps (l2r-refine)", self.refine_steps)
+        self.method_options = {m: dict(o) for m, o in d.method_options.items() if o and m != "l2r-refine"}
+        self.options_label = QLabel("; ".join(f"{m}: " + ", ".join(f"{k}={v}" for k, v in o.items())
+                                              for m, o in self.method_options.items()) or "defaults")
+        self.options_label.setWordWrap(True)
+        self.options_label.setToolTip("The options set in the main window's method options panel; a method "
+                                      "not listed runs with its defaults.")
+        form.addRow("Method options", self.options_label)
         self.recursive, self.curves_png, self.force = (QCheckBox(t) for t in (
             "include subfolders", "curves as PNG", "replace results of another model/protocol"))
         for box, value in ((self.recursive, d.recursive), (self.curves_png, d.curves_png), (self.force, d.force)):
@@ -208,11 +214,12 @@ class ExportDialog(QDialog):
         return row
 
     def request(self) -> ExportRequest:
+        methods = [n for n, b in self.method_boxes.items() if b.isChecked()]
         return ExportRequest(
             self.images.text().strip(), self.out.text().strip(), self.spec.text().strip(), self.weights.text().strip(),
-            self.explainer.text().strip(), self.device.currentText(),
-            [n for n, b in self.method_boxes.items() if b.isChecked()], self.protocol.currentText(),
-            self.refine_steps.value(), self.recursive.isChecked(), self.curves_png.isChecked(), self.force.isChecked())
+            self.explainer.text().strip(), self.device.currentText(), methods, self.protocol.currentText(),
+            self.refine_steps.value(), self.recursive.isChecked(), self.curves_png.isChecked(), self.force.isChecked(),
+            {m: o for m, o in self.method_options.items() if m in methods})  # options of unticked methods are refused
 
     def start(self) -> None:
         req = self.request()
@@ -266,7 +273,12 @@ def defaults_from_window(win: Any) -> ExportRequest:
         weights = str(loaded.model.source) if spec.startswith("timm:") else ""
     folder = win.images.last_folder()
     out = str(Path(folder).with_name(Path(folder).name + "-export")) if folder else ""
-    return ExportRequest(folder, out, spec, weights, explainer, win.models.device_choice)
+    chosen = win.explain.method_options
+    options = {m: chosen.for_method(m) for m in _method_names() if chosen.for_method(m)}
+    refine = options.pop("l2r-refine", {})  # its steps have their own field in the dialog
+    extra = {"refine_steps": int(refine["steps"])} if "steps" in refine else {}
+    return ExportRequest(folder, out, spec, weights, explainer, win.models.device_choice, method_options=options,
+                         **extra)
 
 
 def open_dialog(win: Any) -> ExportDialog:

@@ -30,6 +30,7 @@ class ExportRequest:
     recursive: bool = False
     curves_png: bool = False
     force: bool = False
+    method_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # set in the window, by method
 
 
 @dataclass
@@ -51,7 +52,8 @@ def export_job(req: ExportRequest, progress: Progress) -> Iterator[Any]:
     loaded = jobs.load_model_job(req.spec, req.weights or None, req.device, req.explainer or None, progress)
     options = ExportOptions(Path(req.images_dir), Path(req.out_dir), req.methods or None, req.protocol,
                             req.recursive, force=req.force, curves_png=req.curves_png,
-                            refine_steps=req.refine_steps, explainer_source=req.explainer or None)
+                            refine_steps=req.refine_steps, explainer_source=req.explainer or None,
+                            method_options={m: dict(o) for m, o in req.method_options.items() if o})
     outcome = ExportOutcome(Path(req.out_dir))
     with contextlib.closing(iter_export(loaded.model, options, loaded.explainer, progress)) as items:
         for r in items:

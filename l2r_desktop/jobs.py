@@ -5,43 +5,31 @@ Generators yield stages (image, map, curves, refine step) so the window updates 
 """
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 
+from l2r_core.attribution.layers import candidate_layers
 from l2r_core.attribution.registry import get_method
 from l2r_core.errors import ConfigError, ModelLoadError
 from l2r_core.images import load_image
 from l2r_core.metrics.hard import Curves, perturbed_at
 from l2r_core.metrics.protocols import Protocol
 from l2r_core.models.adapter import ModelAdapter
-from l2r_core.pipeline import attribution_map, input_picture, map_curves, prepare, top_predictions
+from l2r_core.pipeline import (Prediction, Prepared, attribution_map, input_picture, map_curves, prepare,
+                               top_predictions)
 from l2r_core.progress import Progress
 
 from .viewmodels.state import REFINED, ImageState, MethodResult
 
 L2R = "l2r"  # the learned explainer's method name
-
-
-def register_explainer_methods() -> None:
-    """Importing l2r_core.explainer.methods registers 'l2r' and 'l2r-refine' (where it exists)."""
-    try:
-        importlib.import_module("l2r_core.explainer.methods")
-    except ImportError:
-        pass
-
-
-def refine_available() -> bool:
-    """Test-time refinement ships in l2r_core.explainer.refine (optional until it exists)."""
-    try:
-        return importlib.util.find_spec("l2r_core.explainer.refine") is not None
-    except (ImportError, ValueError):
-        return False
+ORIGINAL_VIEW = 360  # px: the longest side of the original kept for the side view (not the full file)
 
 
 def resolve_device(choice: str) -> str:
@@ -103,9 +91,7 @@ def preload(progress: Progress) -> None:
 def warm_imports() -> None:
     """Import what later jobs need now, in the worker: a first import during a refinement would
     hold Python's import lock while the GUI thread may need it (a visible stall)."""
-    register_explainer_methods()
-    if refine_available():
-        importlib.import_module("l2r_core.explainer.refine")
+    importlib.import_module("l2r_core.explainer.refine")
 
 
 def load_explainer_job(model: ModelAdapter, path: str | Path, progress: Progress) -> Any:
@@ -190,37 +176,61 @@ def curves_for(model: ModelAdapter, x: torch.Tensor, raw: np.ndarray, target: in
     return map_curves(model, x, raw, target, protocol, batch_limit=64, progress=CheckOnly(progress))
 
 
+def original_thumbnail(image: Image.Image) -> np.ndarray:
+    """The original, at most ORIGINAL_VIEW px on its longest side, as (h,w,3) uint8."""
+    small = image.convert("RGB")
+    small.thumbnail((ORIGINAL_VIEW, ORIGINAL_VIEW), Image.Resampling.BILINEAR)
+    return np.asarray(small, dtype=np.uint8).copy()
+
+
+def image_state(model: ModelAdapter, path: Path, prep: Prepared, preds: list[Prediction], target: int) -> ImageState:
+    name = model.class_names[target] if 0 <= target < model.num_classes else str(target)
+    original = prep.original
+    return ImageState(Path(path), np.asarray(prep.display, dtype=np.uint8).copy(), preds, target, name,
+                      original_thumbnail(original) if original is not None else None,
+                      original.size if original is not None else None, prep.placement)
+
+
 def explain_job(loaded: LoadedModel, path: Path, methods: Sequence[tuple[str, str]], target: int | None,
-                protocol: str, progress: Progress, cached: dict[str, MethodResult] | None = None
+                protocol: str, progress: Progress, cached: dict[str, MethodResult] | None = None,
+                options: Mapping[str, Mapping[str, Any]] | None = None
                 ) -> Iterator[ImageStage | MapStage | CurveStage]:
-    """Image -> predictions -> for each (method, title): map, then its curves. ``cached`` maps
-    (already computed for this image, model and target) are reused: only their curves are redone."""
-    model, cached = loaded.model, cached or {}
+    """Image -> predictions -> for each (method, title): map, then its curves. ``options`` are each
+    method's options (by method name). ``cached`` maps (already computed for this image, model,
+    target and options) are reused: only their curves are redone."""
+    model, cached, options = loaded.model, cached or {}, options or {}
     total = 1 + 2 * len(methods)
     progress.step(0, total, f"reading {path.name}")
     prep = prepare(model, load_image(path))
     preds = top_predictions(model, prep.x, k=5)
     tgt = int(preds[0].index if target is None else target)
-    name = model.class_names[tgt] if 0 <= tgt < model.num_classes else str(tgt)
-    yield ImageStage(ImageState(Path(path), display_array(model, prep.x), preds, tgt, name), prep.x)
+    yield ImageStage(image_state(model, path, prep, preds, tgt), prep.x)
     done = 1
     for method, title in methods:
         progress.step(done, total, f"{title}: map")
         result = cached.get(method)
         if result is None:
+            opts = dict(options.get(method, {}))
             start = time.perf_counter()
             try:
-                raw = compute_map(model, loaded.explainer, method, prep.x, tgt, CheckOnly(progress))
+                raw = compute_map(model, loaded.explainer, method, prep.x, tgt, CheckOnly(progress), **opts)
             except MethodUnavailable:
                 raise
             except ConfigError as exc:
                 raise MethodUnavailable(method, str(exc)) from exc
-            result = MethodResult.from_map(method, title, raw, time.perf_counter() - start)
+            result = MethodResult.from_map(method, title, raw, time.perf_counter() - start, options=opts)
         yield MapStage(result)
         progress.step(done + 1, total, f"{title}: deletion/insertion curves")
         yield CurveStage(method, curves_for(model, prep.x, result.raw, tgt, protocol, progress))
         done += 2
     progress.step(total, total, "done")
+
+
+def layers_job(model: ModelAdapter, progress: Progress) -> list[str]:
+    """The layers a layer option can name (one small forward pass on a CNN); run in the worker so
+    its hooks never meet another job's on the same module."""
+    progress.step(0, 1, "listing the model's layers")
+    return candidate_layers(model)
 
 
 # -- refinement ------------------------------------------------------------------------------
@@ -232,12 +242,19 @@ class RefineUpdate:
     result: MethodResult
 
 
+def refine_refusal(model: ModelAdapter) -> str:
+    """Why ``model`` cannot be refined ("" when it can)."""
+    if model.supports_grad:
+        return ""
+    return (f"Refinement needs gradients, which {model.kind.upper()} models cannot give. "
+            f"Load the PyTorch (timm or TorchScript) version of this model to refine.")
+
+
 def refine_job(loaded: LoadedModel, x: torch.Tensor, target: int, initial: MethodResult, steps: int,
                protocol: str, progress: Progress) -> Iterator[RefineUpdate]:
     """Test-time refinement of ``initial``; after every step the refined map and its hard curves."""
-    if not loaded.model.supports_grad:
-        raise ConfigError(f"Refinement needs gradients, which {loaded.model.name} ({loaded.model.kind}) "
-                          f"cannot give. Load the torch model instead of the ONNX file.")
+    if refusal := refine_refusal(loaded.model):
+        raise ConfigError(refusal)
     from l2r_core.explainer.refine import refine
 
     title = f"{initial.title} + refine"

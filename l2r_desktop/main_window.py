@@ -25,6 +25,8 @@ from .viewmodels.view_options import ViewOptionsViewModel
 from .widgets.controls import DisplayControls, MethodControls, RefineControls
 from .widgets.curves_view import CurvesView, to_qimage
 from .widgets.heatmap_view import HeatmapView
+from .widgets.method_options import MethodOptionsPanel
+from .widgets.original_view import OriginalView
 from .widgets.explainer_dialog import ExplainerDialog
 from .widgets.model_dialog import ModelDialog
 from .widgets.predictions import PredictionsView
@@ -65,7 +67,9 @@ class MainWindow(QMainWindow):
     def _build_widgets(self) -> None:
         self.heatmap = HeatmapView()
         self.predictions = PredictionsView()
+        self.original_view = OriginalView()
         self.method_controls = MethodControls()
+        self.method_options = MethodOptionsPanel()
         self.display_controls = DisplayControls()
         self.refine_controls = RefineControls()
         self.curves = CurvesView()
@@ -84,7 +88,9 @@ class MainWindow(QMainWindow):
         side_box = QVBoxLayout(side)
         side_box.setContentsMargins(6, 0, 0, 0)
         side_box.addWidget(self.predictions)
+        side_box.addWidget(self.original_view)
         side_box.addWidget(self.method_controls)
+        side_box.addWidget(self.method_options)
         side_box.addWidget(self.display_controls)
         side_box.addWidget(self.refine_controls)
         side_box.addStretch(1)
@@ -138,6 +144,7 @@ class MainWindow(QMainWindow):
         self.thumbnails.indexChosen.connect(i.select)
         e.methodsChanged.connect(self.method_controls.set_choices)
         e.selectionChanged.connect(self.method_controls.set_selection)
+        e.optionsChanged.connect(self.method_options.set_state)
         e.subjectChanged.connect(self._reset_per_image_views)
         e.imageChanged.connect(self._on_image_state)
         e.imageFailed.connect(self._on_image_failed)
@@ -159,6 +166,7 @@ class MainWindow(QMainWindow):
         e.refineProgress.connect(self.refine_controls.set_progress)
         self.method_controls.primaryChosen.connect(e.set_primary)
         self.method_controls.compareChosen.connect(e.set_compare)
+        self.method_options.optionChosen.connect(e.set_option)
         self.predictions.classClicked.connect(e.set_target)
         self.curves.protocolChosen.connect(e.set_protocol)
         self.curves.pointHovered.connect(self._on_curve_hover)
@@ -256,11 +264,12 @@ class MainWindow(QMainWindow):
     def start_refine(self) -> None:
         self.explain.refine()
 
-    def open_optional(self, module: str) -> None:
+    def open_tool(self, module: str) -> None:
+        """A tool window (export, wizard), imported on first use."""
         try:
             mod = importlib.import_module(module)
             mod.open_dialog(self)
-        except Exception as exc:  # noqa: BLE001 - an optional tool must not take the window down
+        except Exception as exc:  # noqa: BLE001 - a failing tool must not take the window down
             self.show_error("Cannot open", f"{module} could not be opened: {exc}", "")
 
     def show_about(self) -> None:
@@ -339,6 +348,7 @@ class MainWindow(QMainWindow):
     def _on_image_state(self, state: ImageState) -> None:
         self.heatmap.set_image(state)
         self.predictions.set_image(state)
+        self.original_view.set_image(state)
 
     def _on_progress(self, done: int, total: int, message: str) -> None:
         self.progress.setRange(0, max(1, total))

@@ -7,7 +7,7 @@ import csv
 import io
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,6 +16,7 @@ from PIL import Image
 
 from l2r_core.atomic import atomic_save_npy, atomic_save_png, atomic_write_text
 from l2r_core.errors import L2RError
+from l2r_core.batch.options import recorded_options
 from l2r_core.batch.render import curves_image
 from l2r_core.metrics.hard import Curves
 from l2r_core.render import HIGH_PERCENTILE, LOW_PERCENTILE, colorize, overlay
@@ -55,6 +56,7 @@ class ResultRecord:
     protocol: str = ""
     colormap: str = "inferno"
     alpha: float = 0.5  # overlay opacity, as on screen
+    method_options: dict[str, Any] = field(default_factory=dict)  # every option the map was made with
 
 
 def record_for(image: ImageState, result: MethodResult, loaded: Any, protocol: str, colormap: str,
@@ -62,7 +64,8 @@ def record_for(image: ImageState, result: MethodResult, loaded: Any, protocol: s
     """The record of one shown result; ``loaded`` is the window's ``jobs.LoadedModel``."""
     return ResultRecord(image.path, image.display, result.raw, result.curves, result.key, result.title,
                         image.target, image.target_name, loaded.model.name, loaded.spec,
-                        loaded.explainer_path or "", protocol, colormap, alpha)
+                        loaded.explainer_path or "", protocol, colormap, alpha,
+                        recorded_options(result.key, result.options))
 
 
 def file_names(record: ResultRecord) -> dict[str, str]:
@@ -102,6 +105,7 @@ def metadata(record: ResultRecord) -> dict[str, Any]:
         "image": str(record.image_path),
         "model": {"name": record.model_name, "spec": record.model_spec, "explainer": record.explainer},
         "method": {"name": record.method, "title": record.method_title},
+        "method_options": dict(record.method_options),  # the user's choices with the defaults filled in
         "options": {"protocol": curves.protocol if curves is not None else record.protocol,
                     "colormap": record.colormap, "overlay_alpha": record.alpha,
                     "normalisation": f"percentiles {LOW_PERCENTILE:g}-{HIGH_PERCENTILE:g}"},

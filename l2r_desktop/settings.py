@@ -10,6 +10,8 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from l2r_core.images import LIMIT_SETTING, MAX_PIXELS, parse_pixel_count
+
 ORGANISATION = "L2R"
 APPLICATION = "Inspector"
 MAX_RECENT = 8
@@ -35,6 +37,9 @@ DEFAULTS: dict[str, Any] = {
     "model/std": "",
     "model/interpolation": "",
     "model/class_names": "",
+    # Images whose header claims more pixels are refused (l2r_core.images explains the default);
+    # the INI file may say 1G or 2e9. `l2r-desktop --max-pixels N` stores it.
+    LIMIT_SETTING: MAX_PIXELS,
 }
 
 
@@ -57,6 +62,11 @@ class AppSettings:
         # INI files give strings back; coerce to the default's type.
         if isinstance(default, bool):
             return value in (True, "true", "1", 1)
+        if isinstance(default, int):
+            try:
+                return parse_pixel_count(value) if key == LIMIT_SETTING else int(value)
+            except (TypeError, ValueError):
+                return default
         if isinstance(default, float):
             try:
                 return float(value)

@@ -11,7 +11,7 @@ from ..models.adapter import ModelAdapter
 from ..progress import Progress
 from .hooks import HookSession, record
 from .layers import TargetLayer, find_target_layer, upsample_maps
-from .registry import register_method
+from .registry import OptionSpec, register_method
 
 
 def _cam_chunk(model: ModelAdapter, x: torch.Tensor, t: torch.Tensor, target: TargetLayer) -> torch.Tensor:
@@ -31,7 +31,11 @@ def _cam_chunk(model: ModelAdapter, x: torch.Tensor, t: torch.Tensor, target: Ta
     return torch.relu((alpha * a.float()).sum(1))
 
 
-@register_method("gradcam", "Grad-CAM", needs_grad=True, needs_hooks=True, layer=None,
+@register_method("gradcam", "Grad-CAM", needs_grad=True, needs_hooks=True,
+                 options=(OptionSpec("layer", "layer", None, label="Layer",
+                                     help="The activation Grad-CAM reads: automatic is the last feature map "
+                                          "(the last block's tokens for a vision transformer); earlier "
+                                          "layers give finer, noisier maps."),),
                  description="Gradient-weighted class activation map of the last convolutional stage "
                              "(or the last transformer block's tokens).")
 def gradcam(model: ModelAdapter, inputs: torch.Tensor, targets: torch.Tensor, *, batch_limit: int,

@@ -11,10 +11,10 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ..metrics.references import make_reference
+from ..metrics.references import REFERENCE_KINDS, make_reference
 from ..models.adapter import ModelAdapter
 from ..progress import Progress
-from .registry import register_method
+from .registry import OptionSpec, register_method
 
 RULES = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
 
@@ -66,8 +66,17 @@ def _score(logits: torch.Tensor, t: torch.Tensor, output: str) -> torch.Tensor:
     raise ConfigError(f"Integrated Gradients output '{output}': choose 'logit' or 'probability'")
 
 
-@register_method("ig", "Integrated Gradients", needs_grad=True, steps=32, baseline="mean",
-                 rule="gausslegendre", output="logit",
+# The named baselines resolve_baseline accepts (numbers and tensors are for the API), the default first.
+BASELINES = tuple(sorted(REFERENCE_KINDS, key=lambda k: k != "mean"))
+
+
+@register_method("ig", "Integrated Gradients", needs_grad=True, rule="gausslegendre", output="logit",
+                 options=(OptionSpec("steps", "int", 32, 1, 512, label="Steps",
+                                     help="Points on the path from the baseline to the image: more is "
+                                          "more exact and proportionally slower."),
+                          OptionSpec("baseline", "choice", "mean", choices=BASELINES, label="Baseline",
+                                     help="The image the path starts from: the dataset-mean colour, black, "
+                                          "or a blurred copy of the image.")),
                  description="Path integral of gradients from a baseline image; signed, summed over channels.")
 def integrated_gradients(model: ModelAdapter, inputs: torch.Tensor, targets: torch.Tensor, *, batch_limit: int,
                          progress: Progress, steps: int = 32, baseline: str | float | torch.Tensor = "mean",

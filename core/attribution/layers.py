@@ -64,21 +64,51 @@ def _module(root: nn.Module, name: str) -> nn.Module:
 
 def _probe_last_spatial(root: nn.Module, example: torch.Tensor) -> str:
     """Name of the last module (in completion order) with a 4-D output larger than 1x1."""
-    seen: list[str] = []
+    seen = _probe_spatial_outputs(root, lambda: root(example[:1]))
+    if not seen:
+        raise ConfigError("found no convolutional feature map in this model; name one with the 'layer' option")
+    return seen[-1]
+
+
+def _probe_spatial_outputs(root: nn.Module, forward: Callable[[], object]) -> list[str]:
+    """Modules whose output is a 4-D map larger than 1x1, in the order they finish. Modules that
+    hand on the same tensor (a block and its last in-place activation) are listed once, under the
+    name of the outermost one, the module a user recognises."""
+    finished: dict[int, tuple[int, str]] = {}  # tensor id -> (when, the last module that returned it)
+    keep: list[torch.Tensor] = []  # holds the tensors so their ids stay unique during the probe
     with HookSession() as hs, torch.no_grad():
         for name, mod in root.named_modules():
+            if not name or isinstance(mod, nn.Identity):  # placeholders would rename the real layer
+                continue
+
             def hook(_m: nn.Module, _a: object, out: object, name: str = name) -> None:
                 try:
                     t = first_tensor(out)
                 except TypeError:
                     return
                 if t.ndim == 4 and t.shape[-1] * t.shape[-2] > 1:
-                    seen.append(name)
+                    keep.append(t)
+                    finished[id(t)] = (len(keep), name)
             hs.forward(mod, hook)
-        root(example[:1])
-    if not seen:
-        raise ConfigError("found no convolutional feature map in this model; name one with the 'layer' option")
-    return seen[-1]
+        forward()
+    return [name for _, name in sorted(finished.values())]
+
+
+def candidate_layers(model: ModelAdapter) -> list[str]:
+    """Layer names the ``layer`` option of Grad-CAM accepts for ``model``: for a ViT every block
+    (and, for class-token heads, its ``norm1``); for a CNN the modules that output a spatial
+    feature map, found by one forward pass on a zero input of the model's input size. Empty when
+    the model takes no hooks (TorchScript, ONNX)."""
+    root = model.module
+    if root is None or is_scripted(model):
+        return []
+    if is_transformer(model):
+        token = vit_readout(model) == "token"
+        return [n for i in range(len(root.blocks)) for n in (f"blocks.{i}.norm1", f"blocks.{i}")
+                if token or not n.endswith(".norm1")]
+    h, w = model.preprocessing.input_size
+    example = torch.zeros(1, model.preprocessing.channels, h, w, device=model.device)
+    return _probe_spatial_outputs(root, lambda: model.logits(example))
 
 
 def _global_pool_name(root: nn.Module) -> str | None:

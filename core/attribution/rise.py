@@ -16,7 +16,7 @@ from ..errors import ConfigError
 from ..models.adapter import ModelAdapter
 from ..progress import Progress
 from .model_info import fixed_batch_size
-from .registry import register_method
+from .registry import OptionSpec, register_method
 
 
 class RiseMasks:
@@ -52,7 +52,12 @@ def _target_probs(model: ModelAdapter, batch: torch.Tensor, target: int, fixed: 
     return model.logits(batch).float().softmax(-1)[:k, target]
 
 
-@register_method("rise", "RISE", needs_grad=False, n_masks=2000, cell_size=7, p=0.5, seed=0,
+@register_method("rise", "RISE", needs_grad=False, p=0.5, seed=0,
+                 options=(OptionSpec("n_masks", "int", 2000, 10, 20000, label="Masks",
+                                     help="Random masks averaged: more gives a smoother, more stable map "
+                                          "and costs one forward pass each."),
+                          OptionSpec("cell_size", "int", 7, 2, 64, label="Grid cells",
+                                     help="Cells per side of each random mask grid: more cells, finer detail.")),
                  description="Randomised input sampling: class probability under random masks, averaged.")
 def rise(model: ModelAdapter, inputs: torch.Tensor, targets: torch.Tensor, *, batch_limit: int,
          progress: Progress, n_masks: int = 2000, cell_size: int = 7, p: float = 0.5,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..attribution.model_info import is_scripted
-from ..attribution.registry import available_methods, get_method
+from ..attribution.registry import fused_explainer_of, get_method, unavailable_reason
 from ..errors import ConfigError
 from ..metrics.protocols import DEFAULT_PROTOCOL, get_protocol
 from ..models.adapter import ModelAdapter
@@ -32,6 +32,7 @@ class ExportOptions:
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # e.g. {"rise": {"n_masks": 500}}
     batch_limit: int = 32
     explainer_source: str | None = None  # where the explainer was loaded from, for the manifest
+    max_pixels: int | None = None  # images claiming more are refused (None: l2r_core.images default)
 
 
 def now_iso() -> str:
@@ -48,18 +49,9 @@ def load_method_registry() -> None:
             raise
 
 
-def _fused_explainer(model: ModelAdapter) -> Any | None:
-    """A fused ONNX export (model + explainer in one file) explains itself."""
-    try:
-        from ..onnx.explainer import fused_explainer
-    except ImportError:  # ONNX extras not installed
-        return None
-    return fused_explainer(model)
-
-
 def default_methods(model: ModelAdapter, explainer: Any | None) -> list[str]:
     """l2r when an explainer is available, else Grad-CAM, else (no gradients: ONNX) RISE."""
-    if explainer is not None or _fused_explainer(model) is not None:
+    if explainer is not None or fused_explainer_of(model) is not None:
         return ["l2r"]
     if model.supports_grad and not is_scripted(model):
         return ["gradcam"]
@@ -71,18 +63,16 @@ def resolve_methods(model: ModelAdapter, explainer: Any | None, options: ExportO
     methods = list(options.methods) if options.methods else default_methods(model, explainer)
     if len(set(methods)) != len(methods):
         raise ConfigError(f"--methods {','.join(methods)}: a method is listed twice")
-    usable = {m.name for m in available_methods(model)}
     for name in methods:
         info = get_method(name)  # unknown name: ConfigError listing the known ones
         if "." in name or "/" in name:
             raise ConfigError(f"method name '{name}' cannot be used in file names")
-        if info.needs_explainer and explainer is None and _fused_explainer(model) is None:
+        if info.needs_explainer and explainer is None and fused_explainer_of(model) is None:
             raise ConfigError(f"method '{name}' needs a trained explainer: pass --explainer DIR "
                               f"(or train one with `l2r train`).")
-        if name not in usable:
-            why = "needs gradients" if info.needs_grad and not model.supports_grad else "needs a vision transformer"
-            raise ConfigError(f"method '{name}' cannot run on {model.name}: it {why}. "
-                              f"Usable here: {', '.join(sorted(usable))}.")
+        why = unavailable_reason(info, model, explainer, check_explainer=False)
+        if why:
+            raise ConfigError(f"method '{name}' cannot run on {model.name}: it {why}.")
     for name in options.method_options:
         if name not in methods:
             raise ConfigError(f"options given for method '{name}', which is not in --methods {','.join(methods)}")
@@ -108,7 +98,7 @@ def recorded_options(name: str, call: dict[str, Any]) -> dict[str, Any]:
 def explainer_identity(explainer: Any | None, source: str | None, model: ModelAdapter) -> dict[str, Any] | None:
     """Fingerprint, source and config of the explainer (torch, ONNX, or fused into the model)."""
     if explainer is None:
-        explainer = _fused_explainer(model)
+        explainer = fused_explainer_of(model)
         source = source or (f"fused into {model.source}" if explainer is not None else None)
     if explainer is None:
         return None

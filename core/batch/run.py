@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..errors import Cancelled, ImageLoadError, L2RError
-from ..images import IMAGE_SUFFIXES, load_image
+from ..images import IMAGE_SUFFIXES, get_max_pixels, load_image
 from ..models.adapter import ModelAdapter
 from ..pipeline import explain, prepare, top_predictions
 from ..progress import CancelOnly, Progress, ensure_progress
@@ -110,14 +110,16 @@ def _process_image(model: ModelAdapter, explainer: Any, entry: ImageEntry, todo:
     base: dict[str, Any] = {}
     prep = top = None
     try:
-        prep = prepare(model, load_image(entry.path))
+        prep = prepare(model, load_image(entry.path, max_pixels=options.max_pixels))
         top = top_predictions(model, prep.x, 1)[0]
         base = {"predicted_class": top.index, "predicted_name": top.name, "probability": top.probability}
     except ITEM_ERRORS as exc:
         reason = str(exc) if isinstance(exc, ImageLoadError) else f"{type(exc).__name__}: {exc}"
+        # the limit it was read under: a rerun with a higher --max-pixels tries it again
+        limit = {"max_pixels": _limit(options)} if isinstance(exc, ImageLoadError) else {}
         for method in todo:
             paths = ItemPaths(out, entry.rel, method)
-            data = _error_item(entry, method, reason, {}, options.protocol)
+            data = _error_item(entry, method, reason, limit, options.protocol)
             write_item(paths, data)
             yield ItemResult(entry.rel, method, data["status"], True, data)
         return
@@ -137,6 +139,10 @@ def _process_image(model: ModelAdapter, explainer: Any, entry: ImageEntry, todo:
         yield ItemResult(entry.rel, method, data["status"], True, data)
 
 
+def _limit(options: ExportOptions) -> int:
+    return options.max_pixels if options.max_pixels is not None else get_max_pixels()
+
+
 def _pending(entries: list[ImageEntry], methods: list[str], options: ExportOptions
              ) -> Iterator[tuple[ImageEntry, list[str], list[ItemResult]]]:
     """Per image: the methods still to compute, and results of those already done."""
@@ -146,7 +152,9 @@ def _pending(entries: list[ImageEntry], methods: list[str], options: ExportOptio
         for method in methods:
             paths = ItemPaths(out, entry.rel, method)
             data = read_item(paths)
-            if item_is_done(paths, entry, data) and not (options.retry_errors and data["status"] != "ok"):
+            raised = bool(data) and data.get("max_pixels", _limit(options)) < _limit(options)
+            if item_is_done(paths, entry, data) and not raised \
+                    and not (options.retry_errors and data["status"] != "ok"):
                 if options.curves_png:
                     _add_missing_curves(paths, data)
                 done.append(ItemResult(entry.rel, method, data["status"], False, data))

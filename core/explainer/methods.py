@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ..attribution.registry import register_method
+from ..attribution.registry import OptionSpec, fused_explainer_of, register_method
 from ..errors import ConfigError
 from ..models.adapter import ModelAdapter
 from ..progress import CancelOnly, Progress
@@ -21,15 +21,6 @@ from ..metrics.soft import SoftLossConfig
 from .io import load_explainer
 from .protocol import ExplainerLike
 from .refine import RefineSettings, refine_map
-
-
-def _fused_explainer(model: ModelAdapter) -> Any:
-    """The explainer inside a fused ONNX export (model + explainer in one file), else None."""
-    try:
-        from ..onnx.explainer import fused_explainer
-    except ImportError:  # the ONNX extras are optional
-        return None
-    return fused_explainer(model)
 
 
 def _explainer_for(explainer: Any, model: ModelAdapter, method: str) -> ExplainerLike:
@@ -40,7 +31,7 @@ def _explainer_for(explainer: Any, model: ModelAdapter, method: str) -> Explaine
     ``.onnx``). With none given, a fused ONNX model explains itself.
     """
     if explainer is None:
-        explainer = _fused_explainer(model)
+        explainer = fused_explainer_of(model)
     if explainer is None:
         raise ConfigError(f"{method} needs a trained explainer: load one with --explainer FOLDER "
                           f"(or fine-tune one for this model with `l2r train`).")
@@ -91,7 +82,10 @@ class _Offset:
 @register_method("l2r-refine", "L2R + test-time refinement", needs_grad=True, needs_explainer=True,
                  description="The learned explainer's map, refined by a few gradient steps on the "
                              "image's own soft deletion/insertion loss.",
-                 steps=10, lr=0.05, seed=0)
+                 lr=0.05, seed=0,
+                 options=(OptionSpec("steps", "int", 10, 1, 100, label="Refinement steps",
+                                     help="Gradient steps on the image's own soft deletion/insertion loss, "
+                                          "starting from the learned explainer's map."),))
 def l2r_refine(model: ModelAdapter, inputs: torch.Tensor, targets: torch.Tensor, *, batch_limit: int,
                progress: Progress, explainer: Any = None, steps: int = 10, lr: float = 0.05,
                seed: int = 0, config: SoftLossConfig | None = None,

@@ -1,4 +1,5 @@
-"""The current image's explanation: methods, target class, protocol, maps, curves, refinement."""
+"""The current image's explanation: methods and their options, target class, protocol, maps, curves,
+refinement."""
 from __future__ import annotations
 
 import time
@@ -9,11 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
-from l2r_core.attribution.model_info import is_transformer
-from l2r_core.attribution.registry import list_methods
-from l2r_core.errors import ImageLoadError
+from l2r_core.errors import ConfigError, ImageLoadError
 from l2r_core.metrics.protocols import DEFAULT_PROTOCOL, PROTOCOLS
 
 from .. import jobs
@@ -21,37 +20,17 @@ from ..errors import describe_error
 from ..settings import AppSettings
 from ..workers import JobError, JobRunner
 from .model import ModelViewModel
-from .result_cache import CachedImage, ResultCache
-from .state import REFINED, ImageState, MethodChoice, MethodResult
+from .method_options import MethodOptions, method_choices, pick_primary, refuse
+from .result_cache import ResultCache
+from .state import REFINED, ImageState, MethodChoice, MethodResult, OptionsState
 
-FALLBACK_METHOD = "gradcam"  # used until a trained explainer is loaded
 RECENT_JOBS = 8  # job ids whose progress is still shown (older ones were cancelled or finished)
-
-
-def method_choices(model: Any, explainer: Any) -> list[MethodChoice]:
-    """Every registered method; those the model cannot run are disabled with the reason."""
-    out: list[MethodChoice] = []
-    jobs.register_explainer_methods()
-    infos = list_methods()
-    if explainer is not None and jobs.L2R not in {m.name for m in infos}:
-        out.append(MethodChoice(jobs.L2R, "L2R explainer"))
-    for m in infos:
-        reason = ""
-        if m.needs_grad and not model.supports_grad:
-            reason = f"needs gradients, which {model.kind} models cannot give"
-        elif m.transformer_only and not is_transformer(model):
-            reason = "only for vision transformers"
-        elif m.needs_explainer and explainer is None:
-            reason = "load a trained explainer first (Model > Load explainer...)"
-        out.append(MethodChoice(m.name, m.display_name, not reason, reason))
-    # the learned explainer first: it is the product's headline method
-    out.sort(key=lambda c: (c.name != jobs.L2R, not c.enabled))
-    return out
 
 
 class ExplainViewModel(QObject):
     methodsChanged = Signal(list)  # [MethodChoice]
     selectionChanged = Signal(str, list)  # primary method, compared methods
+    optionsChanged = Signal(object)  # OptionsState of the primary method
     protocolChanged = Signal(str)
     subjectChanged = Signal()  # the image, the class or the model changed: per-image views start afresh
     imageChanged = Signal(object)  # ImageState, or None when nothing is shown
@@ -85,6 +64,7 @@ class ExplainViewModel(QObject):
         self.target: int | None = None  # None: the top-1 class
         self.refine_steps = 10
         self.cache = ResultCache()
+        self.method_options = MethodOptions()
         self._model: Any = None  # the model the target class index refers to
         self._jobs: deque[int] = deque(maxlen=RECENT_JOBS)
         self._started = 0.0
@@ -109,16 +89,17 @@ class ExplainViewModel(QObject):
 
     def refine_availability(self) -> tuple[bool, str]:
         model = self._models.model
-        if not jobs.refine_available():
-            return False, "Test-time refinement is not installed in this build (l2r_core.explainer.refine)."
         if model is None:
             return False, "Load a model first."
-        if not model.supports_grad:
-            return False, (f"Refinement needs gradients, which {model.kind.upper()} models cannot give. "
-                           f"Load the PyTorch (timm or TorchScript) version of this model to refine.")
+        if refusal := jobs.refine_refusal(model):
+            return False, refusal
         if self.primary not in self.results or self.x is None:
             return False, "Explain an image first: refinement starts from the shown map."
         return True, "Improve the shown map with a few gradient steps on this image's own deletion/insertion loss."
+
+    def options_state(self) -> OptionsState:
+        """The primary method's options as the options panel shows them."""
+        return self.method_options.state(self.primary, self.title(self.primary))
 
     def shown_result(self) -> tuple[ImageState, MethodResult] | None:
         """The image and the primary method's result on screen (None before its map exists)."""
@@ -142,6 +123,25 @@ class ExplainViewModel(QObject):
         self._settings.set("method", name)
         self._drop_refined()
         self.selectionChanged.emit(self.primary, list(self.compare))
+        self.optionsChanged.emit(self.options_state())
+        self.explain()
+
+    def set_option(self, name: str, value: object) -> None:
+        """Change one option of the primary method and explain it again with it (a map made with
+        other options is kept in the cache, never shown for these)."""
+        method, changed = self.primary, False
+        try:
+            changed = bool(method) and self.method_options.set(method, name, value)
+        except ConfigError as exc:
+            self.status.emit(str(exc))
+        if not changed:
+            self.optionsChanged.emit(self.options_state())  # the panel shows what is in effect
+            return
+        self._remember()  # the map of the previous options stays available for coming back
+        self.results.pop(method, None)
+        self.results.pop(REFINED, None)  # refined from the previous map
+        self.optionsChanged.emit(self.options_state())
+        self._emit_results()
         self.explain()
 
     def set_compare(self, names: list[str]) -> None:
@@ -180,9 +180,13 @@ class ExplainViewModel(QObject):
         if not keys:
             self.status.emit("No attribution method can run on this model.")
             return
-        cached = {k: self.results[k] for k in keys if k in self.results}
+        if self.method_options.want_layers(loaded.model, self.choices):
+            # once per model, in the worker before the explanation: the probe's hooks never meet another job's
+            self._runner.submit("layers", partial(jobs.layers_job, loaded.model), "Listing layers",
+                                stale_on_new=False, on_finished=partial(self._on_layers, loaded.model))
+        cached = {k: r for k in keys if (r := self._reusable(k)) is not None}
         fn = partial(jobs.explain_job, loaded, self.path, [(k, self.title(k)) for k in keys], self.target,
-                     self.protocol, cached=cached)
+                     self.protocol, cached=cached, options={k: self.method_options.for_method(k) for k in keys})
         self._started = time.perf_counter()
         self._first_pending = True
         job = self._runner.submit("explain", fn, f"Explaining {self.path.name}", on_partial=self._on_stage,
@@ -203,8 +207,7 @@ class ExplainViewModel(QObject):
         # starts, so each step only updates them in place.
         self.results[REFINED] = replace(start, key=REFINED, title=f"{start.title} + refine",
                                         note=f"step 0/{self.refine_steps}")
-        self.resultsChanged.emit(self.ordered_results())
-        self.curvesChanged.emit([r for r in self.ordered_results() if r.curves is not None])
+        self._emit_results()
         fn = partial(jobs.refine_job, self._models.loaded, self.x, self.image.target, start,
                      self.refine_steps, self.protocol)
         job = self._runner.submit("refine", fn, "Refining", on_partial=self._on_refine_step,
@@ -233,27 +236,24 @@ class ExplainViewModel(QObject):
         if model is not self._model:  # class indices mean nothing to another model: back to its top-1
             self._model, self.target = model, None
         self.cache.clear()  # maps and inputs belong to the previous model (or device)
+        self.method_options.set_layers((), None)  # until the new model's layers are listed
         self.results = {}
         self.image, self.x = None, None
         self.subjectChanged.emit()
         self.imageChanged.emit(None)
         self.choices = method_choices(loaded.model, loaded.explainer) if loaded else []
         enabled = [c.name for c in self.choices if c.enabled]
-        wanted = str(self._settings.get("method") or "")
-        if loaded is not None and loaded.explainer is not None and jobs.L2R in enabled:
-            wanted = jobs.L2R  # a freshly loaded explainer is what the user wants to see
-        if wanted not in enabled:
-            wanted = FALLBACK_METHOD if FALLBACK_METHOD in enabled else (enabled[0] if enabled else "")
-            if loaded is not None and loaded.explainer is None and wanted:
-                self.status.emit(f"No trained explainer for {loaded.model.name}: showing {self.title(wanted)} "
-                                 f"instead (Model > Load explainer... to add one).")
+        wanted, note = pick_primary(self.choices, str(self._settings.get("method") or ""), getattr(model, "name", ""),
+                                    loaded is not None and loaded.explainer is not None)
+        if note:  # after the model view-model's own "Loaded ..." line, which would replace it at once
+            QTimer.singleShot(0, self, partial(self.status.emit, note))
         self.primary = wanted
         stored = str(self._settings.get("compare_methods") or "")
         self.compare = [m for m in (self.compare or stored.split(",")) if m in enabled and m != wanted]
         self.methodsChanged.emit(list(self.choices))
         self.selectionChanged.emit(self.primary, list(self.compare))
-        self.resultsChanged.emit([])
-        self.curvesChanged.emit([])
+        self.optionsChanged.emit(self.options_state())
+        self._emit_results()
         self._emit_refine_state()
         self.explain()
 
@@ -266,6 +266,8 @@ class ExplainViewModel(QObject):
             self.image, self.x = stage.state, stage.x
             self.imageChanged.emit(stage.state)
         elif isinstance(stage, jobs.MapStage):
+            if stage.result.options != self.method_options.for_method(stage.result.key):
+                return  # made with options the user has changed since
             self.results[stage.result.key] = stage.result
             self.resultsChanged.emit(self.ordered_results())
         elif isinstance(stage, jobs.CurveStage) and stage.key in self.results:
@@ -276,6 +278,12 @@ class ExplainViewModel(QObject):
                 self._emit_refine_state()
                 self.firstShown.emit()
 
+    def _on_layers(self, model: object, layers: object) -> None:
+        if model is not self._models.model or not isinstance(layers, list):
+            return  # listed for a model that has been replaced meanwhile
+        self.method_options.set_layers(layers, model)
+        self.optionsChanged.emit(self.options_state())
+
     def _on_explained(self, _result: object) -> None:
         seconds = time.perf_counter() - self._started
         self._on_job_end()
@@ -284,8 +292,7 @@ class ExplainViewModel(QObject):
     def _on_refine_step(self, update: object) -> None:
         assert isinstance(update, jobs.RefineUpdate)
         self.results[REFINED] = update.result
-        self.resultsChanged.emit(self.ordered_results())
-        self.curvesChanged.emit([r for r in self.ordered_results() if r.curves is not None])
+        self._emit_results()
         self.refineProgress.emit(update.step, update.total, update.loss)
 
     def _on_refine_end(self, *_: object) -> None:
@@ -302,8 +309,7 @@ class ExplainViewModel(QObject):
                 return  # the user has moved on: nothing to say about that file any more
             self.image, self.x, self.results = None, None, {}
             self.imageChanged.emit(None)
-            self.resultsChanged.emit([])
-            self.curvesChanged.emit([])
+            self._emit_results()
             self._emit_refine_state()
             self.imageFailed.emit(path, str(err.exception))
             return
@@ -323,17 +329,12 @@ class ExplainViewModel(QObject):
 
     def _disable(self, method: str, reason: str) -> str:
         """Grey out a method the model refused, fall back to another one; returns a status line."""
-        refused = self.title(method)
-        self.choices = [replace(c, enabled=False, reason=reason) if c.name == method else c for c in self.choices]
+        self.choices, self.primary, line = refuse(self.choices, self.primary, method, reason)
         self.compare = [m for m in self.compare if m != method]
         self.results.pop(method, None)
-        line = f"{refused} is not possible with this model: {reason.strip().splitlines()[0] if reason else ''}"
-        if self.primary == method:
-            enabled = [c.name for c in self.choices if c.enabled]
-            self.primary = FALLBACK_METHOD if FALLBACK_METHOD in enabled else (enabled[0] if enabled else "")
-            line += f" Showing {self.title(self.primary)} instead." if self.primary else " No other method can run."
         self.methodsChanged.emit(list(self.choices))
         self.selectionChanged.emit(self.primary, list(self.compare))
+        self.optionsChanged.emit(self.options_state())
         self.resultsChanged.emit(self.ordered_results())
         self.explain()
         return line
@@ -351,9 +352,18 @@ class ExplainViewModel(QObject):
         """Keep what the current (image, class) shows, so coming back to it is instant."""
         if self.image is None or self.path is None or self.image.path != self.path:
             return
-        maps = {k: r for k, r in self.results.items() if k != REFINED}  # refining is a per-visit action
+        maps = [r for k, r in self.results.items() if k != REFINED]  # refining is a per-visit action
         if maps:
-            self.cache.put((self.path, self.target), CachedImage(self.image, self.x, maps, self.protocol))
+            self.cache.remember((self.path, self.target), self.image, self.x, maps, self.protocol)
+
+    def _reusable(self, method: str) -> MethodResult | None:
+        """A map of ``method`` for this image and class made with the current options, or None."""
+        opts = self.method_options.for_method(method)
+        result = self.results.get(method)
+        if result is not None and result.options == opts:
+            return result
+        entry = self.cache.get((self.path, self.target)) if self.path is not None else None
+        return entry.find(method, opts) if entry is not None else None
 
     def _show_subject(self, keep_image: bool) -> None:
         """Another image or class: every per-image view starts afresh, from the cache when it has
@@ -361,9 +371,8 @@ class ExplainViewModel(QObject):
         entry = self.cache.get((self.path, self.target)) if self.path is not None else None
         self.subjectChanged.emit()
         if entry is not None:
-            same_protocol = entry.protocol == self.protocol
             self.image, self.x = entry.image, entry.x
-            self.results = {k: r if same_protocol else replace(r, curves=None) for k, r in entry.results.items()}
+            self.results = entry.shown(self.method_options.for_method, self.protocol)
         else:
             self.results = {}
             if keep_image and self.image is not None and self.target is not None:
@@ -375,9 +384,12 @@ class ExplainViewModel(QObject):
             elif not keep_image:
                 self.image, self.x = None, None
         self.imageChanged.emit(self.image)
+        self._emit_results()
+        self._emit_refine_state()
+
+    def _emit_results(self) -> None:
         self.resultsChanged.emit(self.ordered_results())
         self.curvesChanged.emit([r for r in self.ordered_results() if r.curves is not None])
-        self._emit_refine_state()
 
     def _drop_refined(self) -> None:
         if self.results.pop(REFINED, None) is not None:

@@ -7,7 +7,7 @@ from typing import Iterable
 from PySide6.QtCore import QObject, Signal
 
 from l2r_core.errors import ImageLoadError
-from l2r_core.images import is_image_file, list_images
+from l2r_core.images import LIMIT_SETTING, get_max_pixels, is_image_file, list_images, set_max_pixels
 
 from ..settings import AppSettings
 
@@ -23,6 +23,17 @@ class ImageListViewModel(QObject):
         self._settings = settings
         self.paths: list[Path] = []
         self.index = -1
+        # Every reader in the app (explanations, previews, thumbnails) uses this process-wide limit.
+        set_max_pixels(settings.get(LIMIT_SETTING))
+
+    def max_pixels(self) -> int:
+        return int(self._settings.get(LIMIT_SETTING))
+
+    def set_max_pixels(self, limit: int | str) -> None:
+        """Raise or lower the largest image the app opens (remembered); a ValueError names the
+        accepted forms (300M, 1.5G, 1e9, 12000x12000)."""
+        set_max_pixels(limit)
+        self._settings.set(LIMIT_SETTING, get_max_pixels())
 
     @property
     def current(self) -> Path | None:

@@ -1,9 +1,11 @@
 """Tools > Fine-tune explainer...: a wizard that trains an L2R explainer for the user's model on the
 user's own image folder, running ``l2r train`` as a child process and following its metrics log.
 
-Modules: ``options`` (plain choices, reasons, the command line), ``checks`` (model load and folder
-scan, plain functions), ``viewmodel`` and ``training_vm`` (state, no widgets), ``process``
-(QProcess + log follower), one ``page_*`` module per page, ``dialog`` (the QWizard).
+Modules: ``options`` (plain choices, reasons, the command line), ``folders`` (an earlier run, an
+output folder worth keeping, an explainer to start from), ``estimate`` (time estimates), ``checks``
+(model load and folder scan, plain functions), ``viewmodel`` and ``training_vm`` (state, no
+widgets), ``process`` (QProcess + log follower), one ``page_*`` module per page, ``dialog`` (the
+QWizard).
 """
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ class FineTuneWizard(QWizard):
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)
         self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, True)
-        self.vm = WizardViewModel(settings, test_image, self)
+        self.vm = WizardViewModel(settings, test_image, self, models)
         self.training = TrainingViewModel(self, env)
         self.pages = {
             PAGE_MODEL: ModelPage(self.vm),

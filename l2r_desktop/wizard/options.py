@@ -1,5 +1,5 @@
 """The wizard's choices as plain data (no Qt): defaults read from ``TrainConfig``, the reason a page
-is not complete yet, the ``l2r train`` command line they mean, and an earlier run in the output folder.
+is not complete yet and the ``l2r train`` command line they mean (the folders they name: ``folders``).
 
 Keeping this free of Qt makes the rules testable directly and lets the view-model stay small.
 """
@@ -19,8 +19,10 @@ from l2r_training.config import TrainConfig
 from l2r_training.session import training_threads
 
 from ..card_fields import card_from_fields, card_values, train_flags
+from .folders import RunInfo, existing_run, fresh_folder, init_reason, out_in_use
 
-__all__ = ["WizardOptions", "train_args", "resume_args", "total_steps", "existing_run", "training_threads"]
+__all__ = ["WizardOptions", "train_args", "resume_args", "total_steps", "training_threads",
+           "RunInfo", "existing_run", "fresh_folder", "init_reason", "out_in_use"]
 
 MODEL_KINDS = ("timm", "torchscript", "demo-cnn", "demo-vit")
 DEVICES = ("auto", "cpu", "cuda")
@@ -93,6 +95,7 @@ class WizardOptions:
     max_minutes: int = 0  # wall-clock budget (0: none); the schedule is fitted to it
     threads: int = field(default_factory=lambda: TrainConfig().threads)  # 0: every core
     out: str = ""
+    init: str = ""  # an explainer folder to fine-tune (`l2r train --init`); "": a new explainer
     advanced: dict[str, Any] = field(default_factory=advanced_defaults)
     extra_config: str = ""  # optional JSON file for settings the wizard does not show
     resume_existing: bool = True  # when the output folder holds an earlier run
@@ -212,6 +215,8 @@ def settings_reason(o: WizardOptions) -> str:
         return "The time limit and the thread count must not be negative."
     if o.batch_size < 1:
         return "The batch size must be at least 1."
+    if reason := init_reason(o.init):
+        return reason
     return advanced_reason(o.advanced) or (
         _file_reason(o.extra_config, "extra config file") if o.extra_config.strip() else "")
 
@@ -253,6 +258,8 @@ def train_args(o: WizardOptions, *, out: str | None = None, overwrite: bool = Fa
     args += train_flags(o.card_fields())  # only the fields that are set
     if o.backbone.strip():
         args += ["--backbone", f"timm:{o.backbone.strip()}", "--backbone-weights", o.backbone_weights.strip()]
+    if o.init.strip():
+        args += ["--init", o.init.strip()]
     if steps is not None or o.length_unit == "steps":
         args += ["--steps", str(steps if steps is not None else o.steps)]  # with a time limit: at most
     elif not o.max_minutes:  # a time limit alone decides the length
@@ -286,46 +293,3 @@ def total_steps(o: WizardOptions, n_train: int) -> int:
     if o.length_unit == "steps":
         return max(1, o.steps)
     return max(1, math.ceil(o.epochs * max(n_train, 1) / max(o.batch_size, 1)))
-
-
-# -- an earlier run in the output folder ------------------------------------------------------
-@dataclass
-class RunInfo:
-    folder: Path
-    step: int  # steps completed at the latest checkpoint
-    total: int  # 0 when unknown
-    finished: bool  # the explainer was saved and the last checkpoint is the final step
-
-
-def existing_run(out: str | Path) -> RunInfo | None:
-    """The run in ``out`` (checkpoints/latest names its newest checkpoint), read without torch."""
-    folder = Path(out)
-    latest = folder / "checkpoints" / "latest"
-    if not str(out).strip() or not latest.is_file():
-        return None
-    name = latest.read_text(encoding="utf-8").strip()
-    m = re.fullmatch(r"step_(\d+)", name)
-    if m is None or not (folder / "checkpoints" / name).is_dir():
-        return None
-    step, total = int(m.group(1)), _total_from(folder)
-    finished = (folder / "explainer" / "explainer.json").is_file() and total > 0 and step >= total
-    return RunInfo(folder, step, total, finished)
-
-
-def _total_from(folder: Path) -> int:
-    """The run's length from the last line of its metrics log (read from the end: logs grow long)."""
-    log = folder / "metrics.jsonl"
-    try:
-        with open(log, "rb") as f:
-            f.seek(max(0, log.stat().st_size - 8192))
-            lines = f.read().splitlines()
-    except OSError:
-        return 0
-    for line in reversed(lines):
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(rec, dict) and rec.get("total"):
-            return int(rec["total"])
-    return 0

@@ -1,5 +1,6 @@
-"""Page 5: where the explainer was saved, its validation scores, and "Use it now", which loads it
-into the main window for this model."""
+"""Page 5: where the explainer was saved (or, after Cancel, the run's last checkpoint, which is an
+explainer too), its validation scores, and "Use it now", which loads it into the main window for
+this model."""
 from __future__ import annotations
 
 from typing import Any
@@ -36,13 +37,25 @@ class DonePage(ReasonPage):
 
     def initializePage(self) -> None:  # noqa: N802 - Qt override
         t = self.training
-        self.where.setText(f"The explainer was saved in:\n{t.explainer_dir}")
         final = t.final
-        if final.get("del_auc") is not None:
+        if t.state == "cancelled" and t.checkpoint_dir is not None:
+            step, total = t.cancelled_at
+            self.setSubTitle("The run was cancelled; its last checkpoint is the explainer.")
+            self.where.setText(f"The run ended at step {step} of {total or '?'}. Its last checkpoint, a usable "
+                               f"explainer, is in:\n{t.explainer_dir}\nA resumed or new run in that output folder "
+                               f"keeps only its newest checkpoints: copy this folder to keep it for good.")
+            self.scores.setText(f"Last validation (step {t.val_steps[-1]}): deletion AUC {t.dels[-1]:.4f} (lower is "
+                                f"better), insertion AUC {t.inss[-1]:.4f} (higher is better)." if t.val_steps
+                                else "No validation ran before the cancel: no scores were measured.")
+        elif final.get("del_auc") is not None:
+            self.setSubTitle("The explainer is trained.")
+            self.where.setText(f"The explainer was saved in:\n{t.explainer_dir}")
             self.scores.setText(f"Validation ({final.get('protocol', 'aha')} protocol, {final.get('n_images', '?')} "
                                 f"images): deletion AUC {final['del_auc']:.4f} (lower is better), insertion AUC "
                                 f"{final.get('ins_auc', float('nan')):.4f} (higher is better).")
         else:
+            self.setSubTitle("The explainer is trained.")
+            self.where.setText(f"The explainer was saved in:\n{t.explainer_dir}")
             self.scores.setText("No validation images: no scores were measured.")
         self.use_status.setText("")
 

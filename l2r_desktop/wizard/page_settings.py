@@ -1,17 +1,21 @@
-"""Page 3: how to train: input size, length, batch, learning rate, device, output folder, the
-advanced method settings, a one-step time estimate, and what to do with an earlier run in the
-output folder (resume it or start afresh)."""
+"""Page 3: how to train: input size, length, batch, learning rate, device, output folder, an explainer
+to start from (fine-tuning), the advanced method settings, a time estimate (measured once, then
+recomputed as the settings change), and what to do with an earlier run in the output folder (resume
+it or start afresh). An output folder holding a trained explainer, or the one in use, is never
+replaced by default: a fresh folder next to it is proposed instead."""
 from __future__ import annotations
 
 import math
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QHBoxLayout, QLabel,
                                QLineEdit, QPushButton, QRadioButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget,
                                QWizard)
 
 from .advanced import AdvancedSection
 from .common import PathField, ReasonPage
-from .options import DEVICES, training_threads
+from .estimate import estimate_text
+from .options import DEVICES, fresh_folder, training_threads
 from .training_vm import TrainingViewModel
 from .viewmodel import WizardViewModel
 
@@ -59,8 +63,18 @@ class SettingsPage(ReasonPage):
         self.threads.setSpecialValueText(f"all cores ({cores})")
         self.threads_label = QLabel()
         self.out = PathField("folder", "Output folder", lambda t: vm.update(out=t))
+        self.out_note = QLabel("")  # the default folder was kept: where this run goes instead
+        self.out_note.setWordWrap(True)
+        self.out_note.setStyleSheet("color: #0b5394;")
+        self.out_note.setVisible(False)
+        self.init = PathField("folder", "Explainer folder to start from", lambda t: vm.update(init=t),
+                              placeholder="optional: an explainer folder to fine-tune (empty: a new explainer)")
+        self.init.setToolTip("Fine-tune an existing explainer (a folder with explainer.json: a run's 'explainer' "
+                             "folder or one of its checkpoints) instead of training a new one: l2r train --init.")
+        self._note_for = ""  # the output folder the note was written for
         self.advanced = AdvancedSection(vm)
-        self._seen_run: tuple[object, bool] | None = None
+        self._seen_run: tuple[str, bool, bool, str] | None = None
+        self._probe_text = ""
         self._build_layout()
         self._connect()
 
@@ -85,19 +99,24 @@ class SettingsPage(ReasonPage):
         trow.addWidget(self.threads_label, 1)
         form.addRow("CPU threads", threads)
         form.addRow("Output folder", self.out)
+        form.addRow("Start from explainer", self.init)
         self.run_label = QLabel()
         self.run_label.setWordWrap(True)
-        self.resume_radio = QRadioButton("Resume it")
-        self.fresh_radio = QRadioButton("Start afresh (its checkpoints are deleted)")
-        group = QButtonGroup(self)
-        group.addButton(self.resume_radio)
-        group.addButton(self.fresh_radio)
+        self.resume_radio = QRadioButton("Resume it (with the settings it started with)")
+        self.fresh_radio = QRadioButton("Start afresh here (its checkpoints are deleted)")
+        self.new_folder_button = QPushButton("Use a new folder")
+        self.group = QButtonGroup(self)
+        self.group.addButton(self.resume_radio)
+        self.group.addButton(self.fresh_radio)
         self.run_box = QWidget()
         run_lay = QVBoxLayout(self.run_box)
         run_lay.setContentsMargins(0, 0, 0, 0)
         for w in (self.run_label, self.resume_radio, self.fresh_radio):
             run_lay.addWidget(w)
-        self.estimate_button = QPushButton("Estimate time per step")
+        run_lay.addWidget(self.new_folder_button, 0, Qt.AlignmentFlag.AlignLeft)
+        self.estimate_button = QPushButton("Estimate the time")
+        self.estimate_button.setToolTip("Runs a few training steps with these settings in a temporary folder; the "
+                                        "estimate then follows the steps, batch size, image size and time limit.")
         self.estimate_label = QLabel("")
         self.estimate_label.setWordWrap(True)
         est = QHBoxLayout()
@@ -107,6 +126,7 @@ class SettingsPage(ReasonPage):
         inner = QVBoxLayout(content)
         inner.setContentsMargins(0, 0, 0, 0)
         inner.addLayout(form)
+        inner.addWidget(self.out_note)
         inner.addWidget(self.run_box)
         inner.addLayout(est)
         inner.addWidget(self.advanced)
@@ -132,7 +152,8 @@ class SettingsPage(ReasonPage):
         self.max_minutes.valueChanged.connect(lambda v: vm.update(max_minutes=int(v)))
         self.threads.valueChanged.connect(lambda v: vm.update(threads=int(v)))
         self.resume_radio.toggled.connect(lambda on: vm.update(resume_existing=bool(on)))
-        self.fresh_radio.toggled.connect(lambda on: vm.update(resume_existing=not on))
+        self.fresh_radio.clicked.connect(self._on_fresh)  # the user's explicit choice only
+        self.new_folder_button.clicked.connect(self.use_new_folder)
         self.estimate_button.clicked.connect(self.estimate)
         self.training.estimated.connect(self._on_estimated)
 
@@ -154,9 +175,13 @@ class SettingsPage(ReasonPage):
         self.val_every.setValue(o.val_every)
         self.max_minutes.setValue(o.max_minutes)
         self.threads.setValue(o.threads)
+        self._note_for, note = "", self.vm.avoid_kept_out()  # never replace a kept folder by default
+        if note:
+            self._note_for = self.vm.opts.out
+        self.out_note.setText(note)
         self.out.set_text(o.out)
-        self.resume_radio.setChecked(o.resume_existing)
-        self.fresh_radio.setChecked(not o.resume_existing)
+        self.init.set_text(o.init)
+        self._check_radio(self.resume_radio if o.resume_existing else self.fresh_radio)
         self.advanced.load()
         self._on_unit(o.length_unit)
         self.refresh()
@@ -165,17 +190,29 @@ class SettingsPage(ReasonPage):
         return self.vm.settings_reason()
 
     def refresh(self) -> None:
-        run = self.vm.existing_run()
-        self.run_box.setVisible(run is not None)
-        seen, self._seen_run = self._seen_run, ((run.folder, run.finished) if run is not None else None)
-        if run is not None and seen != self._seen_run:
-            # A new folder: resuming is the default for an interrupted run, afresh for a finished one.
-            (self.resume_radio if not run.finished else self.fresh_radio).setChecked(True)
-        if run is not None:
-            state = "a finished run" if run.finished else "an interrupted run"
-            self.run_label.setText(f"This folder holds {state} (checkpoint at step {run.step} of "
-                                   f"{run.total or '?'}).")
-        self.estimate_button.setEnabled(not self.reason() and not self.training.active)
+        run, kept = self.vm.existing_run(), self.vm.out_kept()
+        self.run_box.setVisible(run is not None or bool(kept))
+        out = self.vm.opts.out.strip()
+        seen, self._seen_run = self._seen_run, (out, run is not None, run is not None and run.finished, kept)
+        if seen != self._seen_run:
+            # Another folder: an interrupted run resumes by default; a folder worth keeping waits for an
+            # explicit choice (or a new folder); any other run is started afresh.
+            resumable = run is not None and not run.finished
+            self._check_radio(self.resume_radio if resumable else None if kept and self.vm.replace_ok != out
+                              else self.fresh_radio)
+        self.out_note.setVisible(bool(self._note_for) and out == self._note_for)
+        if run is not None or kept:
+            state = (f"{'a finished' if run.finished else 'an interrupted'} run (checkpoint at step {run.step} of "
+                     f"{run.total or '?'})" if run is not None else "")
+            why = kept.removeprefix("holds ") if kept else ""
+            self.run_label.setText(f"This folder holds {' and '.join(x for x in (state, why) if x)}.")
+        self.resume_radio.setVisible(run is not None and not run.finished)
+        self.fresh_radio.setText("Start afresh here (" + ("its explainer is replaced and " if kept else "")
+                                 + "its checkpoints are deleted)")
+        self.new_folder_button.setText(f"Use a new folder: {fresh_folder(out).name}" if out else "Use a new folder")
+        self.estimate_button.setEnabled(not self.reason() and not self.training.active
+                                        and not self.training.probing)
+        self._show_estimate()
         o = self.vm.opts
         on_gpu = o.device == "cuda" or o.device == "auto" and _cuda_available()
         n = training_threads(o.threads)
@@ -189,7 +226,32 @@ class SettingsPage(ReasonPage):
 
     def estimate(self) -> None:
         self.vm.save()
-        self.training.estimate(self.vm.opts, self.vm.n_train())
+        self.training.estimate(self.vm.opts, self._model_size())
+
+    def use_new_folder(self) -> None:
+        out = self.vm.opts.out.strip()
+        if out:
+            self.out.edit.setText(str(fresh_folder(out)))
+
+    def _model_size(self) -> tuple[int, int] | None:
+        check = self.vm.model_check
+        return tuple(check.input_size) if check is not None else None  # type: ignore[return-value]
+
+    def _show_estimate(self) -> None:
+        t = self.training
+        text = self._probe_text or estimate_text(t.timing, self.vm.opts, self.vm.n_train(), self._model_size())
+        self.estimate_label.setText(text)
+
+    def _check_radio(self, radio: QRadioButton | None) -> None:
+        """Check one of the run box's radios, or neither (a folder worth keeping: no default)."""
+        self.group.setExclusive(False)
+        for r in (self.resume_radio, self.fresh_radio):
+            r.setChecked(r is radio)
+        self.group.setExclusive(True)
+
+    def _on_fresh(self, on: bool) -> None:
+        self.vm.replace_ok = self.vm.opts.out.strip() if on else ""
+        self.vm.update(resume_existing=False)
 
     def _on_unit(self, unit: str) -> None:
         self.steps.setVisible(unit == "steps")
@@ -205,4 +267,7 @@ class SettingsPage(ReasonPage):
         self.vm.update(lr=value)
 
     def _on_estimated(self, seconds: float, text: str) -> None:
-        self.estimate_label.setText(text)
+        self._probe_text = text  # "" once measured: the estimate follows the settings from then on
+        self._show_estimate()
+        self.estimate_button.setEnabled(not self.reason() and not self.training.active
+                                        and not self.training.probing)

@@ -19,7 +19,8 @@ from ..errors import describe_error
 from ..settings import AppSettings
 from ..workers import JobError, JobRunner
 from .checks import DataScan, ModelCheck, check_model, data_reason, scan_data
-from .options import RunInfo, WizardOptions, existing_run, model_input_reason, settings_reason, total_steps
+from .options import (RunInfo, WizardOptions, existing_run, fresh_folder, model_input_reason, out_in_use,
+                      settings_reason, total_steps)
 
 GROUP = "wizard"
 ORIGIN = "wizard"  # tags the main window's load requests made by the wizard
@@ -30,6 +31,11 @@ def _same_file(a: str, b: str) -> bool:
         return bool(a) and Path(a).resolve() == Path(b).resolve()
     except OSError:
         return False
+
+
+def _explainer_of(models: Any) -> str:
+    loaded = getattr(models, "loaded", None)
+    return str(getattr(loaded, "explainer_path", "") or "") if loaded is not None else ""
 
 
 def load_options(settings: AppSettings | None) -> WizardOptions:
@@ -55,9 +61,12 @@ class WizardViewModel(QObject):
     busyChanged = Signal(str, bool)  # "model" | "data", running
 
     def __init__(self, settings: AppSettings | None, test_image: str = "",
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, models: Any = None) -> None:
         super().__init__(parent)
         self._settings = settings
+        self.models = models  # the main window's ModelViewModel (None: no main window)
+        self.opened_with = _explainer_of(models)  # the explainer in use when the wizard opened
+        self.replace_ok = ""  # an output folder the user chose to start afresh in, explicitly
         self.test_image = test_image  # the image of the model page's test prediction
         self.opts = load_options(settings)
         self._runner: JobRunner | None = None  # made on the first check: its thread must be shut down
@@ -144,7 +153,35 @@ class WizardViewModel(QObject):
 
     # -- page 3: settings ------------------------------------------------------------------
     def settings_reason(self) -> str:
-        return settings_reason(self.opts)
+        return settings_reason(self.opts) or self.out_reason()
+
+    def explainers_in_use(self) -> tuple[str, ...]:
+        """The main window's explainer now and when the wizard opened (a run must not replace them)."""
+        return tuple(p for p in (_explainer_of(self.models), self.opened_with) if p)
+
+    def out_kept(self) -> str:
+        """Why the output folder should be kept ("" = nothing to keep there)."""
+        return out_in_use(self.opts.out, self.explainers_in_use())
+
+    def out_reason(self) -> str:
+        """A folder worth keeping needs an explicit 'Start afresh' (resuming its run keeps it)."""
+        out, why = self.opts.out.strip(), self.out_kept()
+        run = self.existing_run()
+        if not why or self.replace_ok == out or run is not None and not run.finished and self.opts.resume_existing:
+            return ""
+        return (f"{out} {why}. Choose another folder ('Use a new folder' proposes one), or tick "
+                f"'Start afresh here' to replace it.")
+
+    def avoid_kept_out(self) -> str:
+        """A default output folder worth keeping is swapped for a fresh name next to it (unless the user
+        chose to replace it); returns the note saying so ("" = unchanged)."""
+        out, why = self.opts.out.strip(), self.out_kept()
+        if not why or self.replace_ok == out:
+            return ""
+        new = str(fresh_folder(out))
+        self.update(out=new)
+        return (f"{out} {why}, so this run writes to {new} instead. To replace it, choose {out} again and "
+                f"tick 'Start afresh here'.")
 
     def existing_run(self) -> RunInfo | None:
         return existing_run(self.opts.out.strip()) if self.opts.out.strip() else None

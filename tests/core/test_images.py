@@ -38,9 +38,11 @@ def test_transparency_is_composited_over_white(corpus: list[CorpusItem]) -> None
 
 
 def test_bomb_message_mentions_the_limit(corpus: list[CorpusItem]) -> None:
-    item = next(i for i in corpus if i.name == "bomb.png")
-    with pytest.raises(ImageLoadError, match="decompression bomb"):
+    item = next(i for i in corpus if i.name == "bomb.png")  # 400 MP, over the 300 MP default
+    with pytest.raises(ImageLoadError, match="decompression bomb") as e:
         load_image(item.path)
+    msg = str(e.value)
+    assert "20000x20000" in msg and "limit of 300 MP" in msg and "--max-pixels 400M" in msg
 
 
 def test_large_image_is_downscaled_with_a_warning(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-import l2r_core  # noqa: F401  (registers every method)
+import l2r_core  # noqa: F401 - registers every method
 from l2r_core.attribution import attribute
 from l2r_core.attribution.layers import _probe_last_spatial, candidate_layers, find_target_layer
 from l2r_core.attribution.registry import (OptionSpec, available_methods, get_method, list_methods,
@@ -98,7 +98,7 @@ def test_one_availability_check_for_the_registry_and_its_callers(tmp_path) -> No
     assert "TorchScript" in unavailable_reason(get_method("gradcam"), scripted)
     assert candidate_layers(scripted) == []
     assert unavailable_reason(get_method("ig"), scripted) == ""
-    assert "vision transformers" in unavailable_reason(get_method("rollout"), scripted)
+    assert "vision transformer" in unavailable_reason(get_method("rollout"), scripted)
     assert "explainer" in unavailable_reason(get_method("l2r"), scripted)
     assert unavailable_reason(get_method("l2r"), scripted, object()) == ""
     assert unavailable_reason(get_method("l2r"), scripted, check_explainer=False) == ""

@@ -9,7 +9,6 @@ from PySide6.QtCore import QPoint, QPointF, QRectF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from l2r_desktop import jobs
 from l2r_desktop.viewmodels.state import REFINED, MethodResult
 from l2r_core.render import DIVERGING, diverging_anchors, diverging_lut, signed_normalize
 from l2r_desktop.viewmodels.view_options import ViewOptionsViewModel
@@ -106,11 +105,11 @@ def test_maps_fill_the_panel_for_one_to_five_methods(window_factory, qtbot, imag
     tick(win, qtbot, ["ig", "rise"])
     assert win.heatmap.panel_keys() == ["gradcam", "ig", "rise"]
     wait_maps_fill(qtbot, win.heatmap, 3)
-    if jobs.refine_available():  # the reported case: refinement next to two comparisons, four panels
-        win.refine_controls.steps.setValue(1)
-        qtbot.mouseClick(win.refine_controls.refine, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: REFINED in win.heatmap.panel_keys() and not win.explain.refining, timeout=60000)
-        wait_maps_fill(qtbot, win.heatmap, 4)
+    # the reported case: refinement next to two comparisons, four panels
+    win.refine_controls.steps.setValue(1)
+    qtbot.mouseClick(win.refine_controls.refine, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: REFINED in win.heatmap.panel_keys() and not win.explain.refining, timeout=60000)
+    wait_maps_fill(qtbot, win.heatmap, 4)
     # five maps (the tiny CNN has only four): the results the view-model would hand over
     base = win.explain.ordered_results()
     five = [MethodResult(f"m{i}", f"Method {i}", base[i % len(base)].raw, base[i % len(base)].shown, 0.0)

@@ -105,14 +105,10 @@ def test_device_menu_and_status_bar(window_factory, qtbot, image_folder, tmp_pat
     wait_explained(qtbot, win)
 
 
-def test_optional_tools_are_hooked_in_the_menus(window_factory):
-    from l2r_desktop.actions import module_available
-
+def test_tools_are_hooked_in_the_menus(window_factory):
     win = window_factory()
-    for act, module in ((win.actions.export, "l2r_desktop.export_dialog"), (win.actions.wizard, "l2r_desktop.wizard")):
-        assert act.isEnabled() == module_available(module)
-        if not act.isEnabled():
-            assert "Not available" in act.toolTip()
+    for act in (win.actions.export, win.actions.wizard):
+        assert act.isEnabled() and "Not available" not in act.toolTip()  # both tools ship with the app
     assert win.actions.export.text() == "Export folder..." and win.actions.wizard.text() == "Fine-tune explainer..."
 
 

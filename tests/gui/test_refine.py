@@ -8,15 +8,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from l2r_core.metrics.hard import deletion_insertion
-from l2r_desktop import jobs
 from l2r_core.render import normalize_map
 from l2r_desktop.viewmodels.state import REFINED
 
 from .conftest import wait_explained
 from .test_workers import GapMeter
 
-pytestmark = [pytest.mark.gui,
-              pytest.mark.skipif(not jobs.refine_available(), reason="l2r_core.explainer.refine not present")]
+pytestmark = pytest.mark.gui
 
 
 def test_refine_updates_heatmap_and_curves_after_every_step(window_factory, qtbot, image_folder, tiny_model):

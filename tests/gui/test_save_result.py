@@ -157,3 +157,33 @@ def test_model_flags_without_a_model_are_refused(capsys):
     with pytest.raises(SystemExit) as exit_info:
         app_module.parse_args(["--weights", "w.safetensors"])
     assert exit_info.value.code == 2 and "add --model SPEC" in capsys.readouterr().err
+
+
+def test_window_shows_and_saves_exactly_what_the_cli_writes(window_factory, qtbot, tmp_path, dialog_log,
+                                                            tiny_weights):  # noqa: F811
+    """One model (its card crops), one photo: the map and overlay of the GUI equal `l2r explain`'s."""
+    from l2r_core.models.loading import load_model
+    from l2r_desktop.jobs import LoadedModel
+    from l2r_training.cli import main as cli_main
+
+    from .conftest import write_image
+
+    image = write_image(tmp_path / "photo.png", seed=5, size=(60, 44))
+    cli_out = tmp_path / "cli"
+    assert cli_main(["explain", str(image), "--model", "timm:resnet10t", "--weights", str(tiny_weights),
+                     "--method", "gradcam", "--out", str(cli_out)]) == 0
+    loaded = LoadedModel(load_model("timm:resnet10t", weights=tiny_weights), "timm:resnet10t")
+    win = window_factory(model=loaded, paths=[str(image)])
+    wait_explained(qtbot, win)
+    win.display_controls.colormap.setCurrentText("inferno")  # the CLI's overlay: inferno at 0.5
+    win.display_controls.opacity.setValue(50)
+    cli_map = np.load(cli_out / "photo.npy")
+    cli_png = np.asarray(Image.open(cli_out / "photo.png"))
+    # on screen: the same picture under the same map
+    np.testing.assert_array_equal(win.explain.results["gradcam"].raw, cli_map)
+    assert win.explain.image.display.shape == cli_png.shape
+    # saved: the same files' content
+    dialog_log.open_folder = str(tmp_path / "gui")
+    win.actions.save_result.trigger()
+    np.testing.assert_array_equal(np.load(tmp_path / "gui" / "photo_gradcam_map.npy"), cli_map)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "gui" / "photo_gradcam_overlay.png")), cli_png)

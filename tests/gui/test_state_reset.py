@@ -89,7 +89,6 @@ def test_hover_preview_and_raw_value_are_cleared(window_factory, qtbot, image_fo
     assert preview_shown(win)
 
 
-@pytest.mark.skipif(not jobs.refine_available(), reason="l2r_core.explainer.refine not present")
 @pytest.mark.parametrize("how", CHANGES)
 def test_refinement_bar_resets(window_factory, qtbot, image_folder, how):
     win = window_factory(paths=[str(image_folder)])
@@ -212,7 +211,7 @@ def test_browsing_30_images_keeps_a_bounded_cache(window_factory, qtbot, tmp_pat
     keys = [path.name for path, _target in win.explain.cache.keys()]
     assert keys == [f"p{i:02d}.png" for i in range(29 - RESULT_CACHE_IMAGES, 29)]  # the most recent ones
     # going back shows the kept maps at once, before any computation
-    kept = win.explain.cache.get((folder / "p28.png", None)).results["gradcam"].raw.copy()
+    kept = win.explain.cache.get((folder / "p28.png", None)).find("gradcam", {}).raw.copy()
     press(qtbot, win, Qt.Key.Key_Left)
     assert win.heatmap.panel_keys() == ["gradcam"]
     np.testing.assert_array_equal(win.explain.results["gradcam"].raw, kept)

@@ -18,7 +18,7 @@ from l2r_desktop.wizard.viewmodel import load_options
 from l2r_training.metrics_log import read_log
 
 from .test_wizard_support import (BACK, LONG, click, fill_data, fill_model, fill_settings, make_folder,  # noqa: F401
-                                  next_enabled, tiny_config, wizard_weights)
+                                  next_enabled, slow_steps, tiny_config, wizard_weights)
 
 pytestmark = pytest.mark.gui
 
@@ -103,13 +103,16 @@ def test_wizard_trains_an_explainer_and_the_window_uses_it(qtbot, window_factory
           f"total {time.perf_counter() - t0:.1f} s")
 
 
-def test_cancel_keeps_a_checkpoint_and_resume_finishes(qtbot, window_factory, wizard_weights, tmp_path):
+def test_cancel_keeps_a_checkpoint_and_resume_finishes(qtbot, window_factory, wizard_weights, tmp_path, slow_steps):
+    """Cancel ends the run (its checkpoint is offered); Back to the settings resumes it by default, to the end.
+    Each step is slowed down (``slow_steps``), so the cancel lands mid-run however loaded the machine is."""
     t0 = time.perf_counter()
     _, wiz = _open(qtbot, window_factory)
     out = _to_training(qtbot, wiz, tmp_path, wizard_weights, steps=8, val_every=0)
     wiz.next()
     tp, training = wiz.currentPage(), wiz.training
     qtbot.waitUntil(lambda: len(training.loss_steps) >= 1 or training.state == "failed", timeout=LONG)
+    assert training.state == "running", tp.details.toPlainText()
     click(qtbot, tp.cancel_button)
     assert training.state == "stopping" and not tp.pause_button.isEnabled()
     qtbot.waitUntil(lambda: not training.active, timeout=LONG)
@@ -119,19 +122,24 @@ def test_cancel_keeps_a_checkpoint_and_resume_finishes(qtbot, window_factory, wi
     assert log[-1]["event"] == "interrupted" and 1 <= stopped < 8
     run = existing_run(out)
     assert run is not None and (run.step, run.total, run.finished) == (stopped, 8, False)
-    assert "Cancelled: checkpoint at step" in tp.status.text() and not tp.isComplete()
-    assert tp.reason_label.isVisible() and wiz.button(BACK).isEnabled()
+    assert f"Cancelled at step {stopped} of 8" in tp.status.text() and tp.offer.isVisible()
+    assert training.checkpoint_dir == run.checkpoint and not tp.resume_button.isEnabled()
+    assert wiz.button(BACK).isEnabled()
     t_cancel = time.perf_counter()
-    click(qtbot, tp.resume_button)
+    wiz.back()  # the settings page sees the cancelled run and resumes it by default
+    sp = wiz.currentPage()
+    assert wiz.currentId() == PAGE_SETTINGS and sp.run_box.isVisible() and sp.resume_radio.isChecked()
+    assert f"an interrupted run (checkpoint at step {stopped} of 8)" in sp.run_label.text()
+    wiz.next()  # "Start training": resumes
     qtbot.waitUntil(lambda: training.state in ("done", "failed"), timeout=LONG)
     assert training.state == "done", tp.details.toPlainText()
     log = read_log(out / "metrics.jsonl")
     assert [r["resumed"] for r in log if r["event"] == "start"] == [False, True]
     assert [r["step"] for r in log if r["event"] == "step" and r["time"] > log[0]["time"]][-1] == 8
     assert training.loss_steps == list(range(1, 9))  # the curve shows both parts of the run
-    assert next_enabled(wiz)
+    assert next_enabled(wiz) and not tp.offer.isVisible()
     wiz.next()
-    assert wiz.currentId() == PAGE_DONE
+    assert wiz.currentId() == PAGE_DONE and str(out / "explainer") in wiz.currentPage().where.text()
     model = load_model("timm:resnet10t", weights=wizard_weights)
     with torch.no_grad():
         assert load_explainer(out / "explainer", model).explain(torch.randn(1, 3, 32, 32))[0].shape == (1, 32, 32)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -17,18 +16,9 @@ from l2r_desktop.wizard.options import WizardOptions, advanced_defaults, train_a
 from l2r_desktop.wizard.process import LogFollower
 from l2r_training.config import TrainConfig
 
-from .test_wizard_support import NEXT, make_folder, next_enabled, wizard_weights  # noqa: F401
+from .test_wizard_support import wiz, NEXT, fake_trainer, make_folder, next_enabled, wizard_weights  # noqa: F401
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def wiz(qtbot, settings):
-    w = FineTuneWizard(settings, None, "")
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.close()
 
 
 def _blocked(wiz, text: str) -> None:
@@ -167,42 +157,6 @@ def test_log_follower_reads_whole_lines_and_survives_truncation(qtbot, tmp_path)
     assert got[-1]["time"] == 100 and len(got) == 3
 
 
-FAKE_TRAINER = textwrap.dedent("""
-    import json, signal, sys, time
-    args = sys.argv[1:]
-    out = args[args.index("--out") + 1] if "--out" in args else args[args.index("--resume") + 1]
-    log = open(out + "/metrics.jsonl", "a")
-    def write(event, step, **kw):
-        log.write(json.dumps(dict(event=event, step=step, total=4, time=time.time(), **kw)) + "\\n"); log.flush()
-    if "--batch-size" in args and args[args.index("--batch-size") + 1] == "13":
-        print("l2r: error: " + "images: no images found. Fix it.", file=sys.stderr); sys.exit(2)
-    def stop(*_):
-        write("interrupted", 1); sys.exit(130)
-    signal.signal(signal.SIGTERM, stop)
-    write("start", 0, n_train=3, n_val=1, device="cpu")
-    time.sleep(0.2)
-    if "--resume" in args:
-        for s in (2, 3, 4):
-            write("step", s, loss=1.0 / s, eta_s=4 - s)
-        write("done", 4, explainer=out + "/explainer", del_auc=0.2, ins_auc=0.7)
-        sys.exit(0)
-    write("step", 1, loss=0.9, eta_s=30)
-    while True:
-        time.sleep(0.05)
-""")
-
-
-@pytest.fixture
-def fake_trainer(monkeypatch, tmp_path):
-    script = tmp_path / "fake_trainer.py"
-    script.write_text(FAKE_TRAINER)
-    monkeypatch.setattr(process, "train_command", lambda args: (sys.executable, [str(script), *args]))
-    out = tmp_path / "out"
-    (out / "checkpoints" / "step_00000001").mkdir(parents=True)
-    (out / "checkpoints" / "latest").write_text("step_00000001\n")
-    return out
-
-
 def test_pause_then_resume_with_a_stand_in_trainer(qtbot, wiz, fake_trainer):
     o = wiz.vm.opts
     o.data, o.out, o.device = "imgs", str(fake_trainer), "cpu"
@@ -257,7 +211,8 @@ def test_closing_the_main_window_stops_the_run_with_a_checkpoint(qtbot, window_f
         os.kill(pid, 0)
 
 
-def test_a_finished_run_defaults_to_start_afresh(qtbot, wiz, tmp_path):
+def test_a_finished_run_waits_for_an_explicit_choice(qtbot, wiz, tmp_path):
+    """Typing the folder of a finished run never deletes it by default: Start afresh must be ticked."""
     out = tmp_path / "done"
     (out / "checkpoints" / "step_00000004").mkdir(parents=True)
     (out / "checkpoints" / "latest").write_text("step_00000004\n")
@@ -267,11 +222,14 @@ def test_a_finished_run_defaults_to_start_afresh(qtbot, wiz, tmp_path):
     (out / "metrics.jsonl").write_text(steps + '{"event": "done", "step": 4, "total": 4, "time": 1}\n')
     sp = wiz.page(PAGE_SETTINGS)
     sp.out.edit.setText(str(out))
-    assert "a finished run (checkpoint at step 4 of 4)" in sp.run_label.text()
-    assert sp.fresh_radio.isChecked() and not wiz.vm.opts.resume_existing
+    assert "a finished run (checkpoint at step 4 of 4) and a trained explainer" in sp.run_label.text()
+    assert not sp.fresh_radio.isChecked() and not sp.resume_radio.isChecked() and sp.resume_radio.isHidden()
+    assert "holds a trained explainer" in wiz.vm.settings_reason() and "Start afresh here" in wiz.vm.settings_reason()
+    sp.fresh_radio.click()
+    assert wiz.vm.replace_ok == str(out) and not wiz.vm.out_reason() and not wiz.vm.opts.resume_existing
 
 
-def test_estimate_measures_one_step_and_projects_the_run(qtbot, wiz, fake_trainer, tmp_path):
+def test_estimate_measures_test_steps_and_projects_the_run(qtbot, wiz, fake_trainer, tmp_path):
     o = wiz.vm.opts
     o.data, o.out, o.device, o.length_unit, o.steps = "imgs", str(fake_trainer), "cpu", "steps", 500
     sp, t = wiz.page(PAGE_SETTINGS), wiz.training
@@ -281,8 +239,9 @@ def test_estimate_measures_one_step_and_projects_the_run(qtbot, wiz, fake_traine
     probe_dir = t._probe_dir
     assert probe_dir is not None and probe_dir.is_dir()
     qtbot.waitUntil(lambda: "s per step" in sp.estimate_label.text(), timeout=20_000)
-    seconds = texts[-1][0]
-    assert 0.15 <= seconds < 10 and "for 500 steps" in sp.estimate_label.text()
+    seconds = texts[-1][0]  # the stand-in's log: 1 s to the first step (warm-up), then 0.5 s per step
+    assert seconds == pytest.approx(0.5) and t.timing is not None and t.timing.first_step_s == pytest.approx(1.0)
+    assert "0.50 s per step" in sp.estimate_label.text() and "04:10 for 500 steps" in sp.estimate_label.text()
     qtbot.waitUntil(lambda: not probe_dir.exists(), timeout=10_000)  # killed and cleaned up
     assert t.state == "idle" and not (fake_trainer / "metrics.jsonl").exists()  # the real run is untouched
 

@@ -1,8 +1,12 @@
 """Shared set-up of the wizard tests (no tests here): a 3-class resnet10t saved as .safetensors, a tiny image folder,
-a config file that makes one training step cheap, and page-driving helpers."""
+a config file that makes one training step cheap, page-driving helpers, a stand-in trainer (a few lines of Python
+instead of `l2r train`, with known step times) and the real trainer with slowed-down steps (so that Pause and Cancel
+always land mid-run, however loaded the machine)."""
 from __future__ import annotations
 
 import json
+import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +18,7 @@ from PySide6.QtWidgets import QWizard
 
 NEXT = QWizard.WizardButton.NextButton
 BACK = QWizard.WizardButton.BackButton
+CLOSE = QWizard.WizardButton.CancelButton
 LONG = 180_000  # ms: child processes import torch + timm (seconds each on a loaded box)
 
 
@@ -96,3 +101,94 @@ def fill_settings(wiz: Any, out: Path, config: Path, steps: int, val_every: int)
     adv.editors["loss.n_percentiles"].setValue(4)
     adv.extra.edit.setText(str(config))
     return page
+
+
+FAKE_TRAINER = textwrap.dedent("""
+    import json, signal, sys, time
+    args = sys.argv[1:]
+    def arg(flag, default=None):
+        return args[args.index(flag) + 1] if flag in args else default
+    out = arg("--out") or arg("--resume")
+    log = open(out + "/metrics.jsonl", "a")
+    T0 = time.time()
+    def write(event, step, total=4, at=None, **kw):
+        rec = dict(event=event, step=step, total=total, time=time.time() if at is None else at, **kw)
+        log.write(json.dumps(rec) + "\\n"); log.flush()
+    if arg("--batch-size") == "13":
+        print("l2r: error: " + "images: no images found. Fix it.", file=sys.stderr); sys.exit(2)
+    def stop(*_):
+        write("interrupted", 1); sys.exit(130)
+    signal.signal(signal.SIGTERM, stop)
+    steps = int(arg("--steps", "0"))
+    if 0 < steps <= 5:  # the wizard's test steps, in the log's clock: 1 s to the first, then 0.5 s each
+        write("start", 0, steps, at=T0)
+        for s in range(1, steps + 1):
+            write("step", s, steps, at=T0 + 0.5 + 0.5 * s, loss=1.0, eta_s=None)
+        while True:
+            time.sleep(0.05)
+    write("start", 0, n_train=3, n_val=1, device="cpu")
+    time.sleep(0.2)
+    if "--resume" in args:
+        for s in (2, 3, 4):
+            write("step", s, loss=1.0 / s, eta_s=4 - s)
+        write("done", 4, explainer=out + "/explainer", del_auc=0.2, ins_auc=0.7)
+        sys.exit(0)
+    if steps == 20:  # known step times: 2 s each in the log's clock (its own eta_s is off on purpose)
+        for s in range(1, 6):
+            write("step", s, 20, at=T0 + 2.0 * s, loss=1.0 / s, eta_s=999)
+    else:
+        write("step", 1, loss=0.9, eta_s=30)
+    while True:
+        time.sleep(0.05)
+""")
+
+SLOW_TRAINER = textwrap.dedent("""
+    import sys, time
+    import l2r_training.loop as loop
+    DELAY = float(sys.argv.pop(1))
+    step = loop.train_step
+    def slow(s, n):
+        time.sleep(DELAY)
+        return step(s, n)
+    loop.train_step = slow
+    from l2r_training.cli import main
+    sys.exit(main())
+""")
+
+
+@pytest.fixture
+def fake_trainer(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The stand-in trainer runs instead of `l2r train`; returns an output folder with a step-1 checkpoint."""
+    from l2r_desktop.wizard import process
+
+    script = tmp_path / "fake_trainer.py"
+    script.write_text(FAKE_TRAINER)
+    monkeypatch.setattr(process, "train_command", lambda args: (sys.executable, [str(script), *args]))
+    out = tmp_path / "out"
+    (out / "checkpoints" / "step_00000001").mkdir(parents=True)
+    (out / "checkpoints" / "latest").write_text("step_00000001\n")
+    return out
+
+
+@pytest.fixture
+def slow_steps(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> float:
+    """The real `l2r train`, each step delayed by the returned seconds."""
+    from l2r_desktop.wizard import process
+
+    delay = 0.5
+    script = tmp_path / "slow_trainer.py"
+    script.write_text(SLOW_TRAINER)
+    monkeypatch.setattr(process, "train_command", lambda args: (sys.executable, [str(script), str(delay), *args]))
+    return delay
+
+
+@pytest.fixture
+def wiz(qtbot: Any, settings: Any) -> Any:
+    """A shown fine-tune wizard with no model preset."""
+    from l2r_desktop.wizard import FineTuneWizard
+
+    w = FineTuneWizard(settings, None, "")
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.close()

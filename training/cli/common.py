@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from l2r_core.errors import ConfigError
+from l2r_core.images import LIMIT_FLAG, MAX_PIXELS, format_pixels, parse_pixel_count
 from l2r_core.models.adapter import ModelAdapter
 from l2r_core.models.card import ModelCard, read_card
 from l2r_core.models.loading import load_model
@@ -63,6 +64,24 @@ def add_model_args(p: argparse.ArgumentParser, explainer: bool = True) -> None:
     if explainer:
         g.add_argument("--explainer", help="explainer folder (explainer.json + explainer.safetensors); "
                                            "defaults to the bundled one for demo models")
+
+
+def pixel_count(text: str) -> int:
+    """argparse type for ``--max-pixels``: 300M, 1.5G, 1e9, 12000x12000."""
+    try:
+        return parse_pixel_count(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_image_args(p: argparse.ArgumentParser) -> None:
+    """Flags of every command that reads user images (the same limit as the desktop app's). The
+    command passes ``args.max_pixels`` (None: the default) to every ``load_image``."""
+    g = p.add_argument_group("images")
+    g.add_argument(LIMIT_FLAG, dest="max_pixels", type=pixel_count, metavar="N",
+                   help=f"refuse images whose header claims more pixels than N, e.g. 1G, 2e9, 40000x30000 "
+                        f"(default {format_pixels(MAX_PIXELS)}: above single-shot cameras, far below a decompression "
+                        f"bomb's claim). Images over 4096 px per side are downscaled while they are decoded.")
 
 
 def resolve_device(name: str) -> str:

@@ -17,7 +17,7 @@ from l2r_core.pipeline import explain, prepare
 from l2r_core.versions import package_versions
 
 from ..metrics_log import json_safe
-from .common import Loaded, add_model_args, load_from_args, method_options
+from .common import Loaded, add_image_args, add_model_args, load_from_args, method_options
 from .portable import portable
 
 
@@ -25,6 +25,7 @@ def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="score methods with deletion/insertion AUCs under a named protocol")
     p.add_argument("inputs", nargs="+", help="image files and/or folders")
     add_model_args(p)
+    add_image_args(p)
     p.add_argument("--methods", default="l2r,gradcam", help="comma-separated method names")
     p.add_argument("--protocol", default="aha", choices=sorted(PROTOCOLS))
     p.add_argument("--refine-steps", type=int, help="refinement steps for l2r-refine")
@@ -51,7 +52,7 @@ def collect_images(inputs: list[str], limit: int | None = None) -> list[Path]:
 
 def evaluate(loaded: Loaded, images: list[Path], methods: list[str], protocol: str,
              refine_steps: int | None = None, show_progress: bool = True,
-             extra: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+             extra: dict[str, dict[str, Any]] | None = None, max_pixels: int | None = None) -> list[dict[str, Any]]:
     from tqdm import tqdm
 
     opts = {m: {**method_options(m, loaded, refine_steps), **(extra or {}).get(m, {})} for m in methods}
@@ -60,7 +61,7 @@ def evaluate(loaded: Loaded, images: list[Path], methods: list[str], protocol: s
     bar = tqdm(images, unit="img", disable=not show_progress, file=sys.stderr)
     for path in bar:
         try:
-            prep = prepare(loaded.model, load_image(path))
+            prep = prepare(loaded.model, load_image(path, max_pixels=max_pixels))
         except ImageLoadError as exc:
             rows.append({"image": str(path), "status": f"error: {exc}"})
             continue
@@ -115,7 +116,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from .export import parse_method_options
 
     rows = evaluate(loaded, images, methods, args.protocol, args.refine_steps,
-                    extra=parse_method_options(args.option))
+                    extra=parse_method_options(args.option), max_pixels=args.max_pixels)
     summary = summarize(rows, methods)
     print_table(summary, args.protocol)
     if args.json:

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from l2r_core.errors import ConfigError, ImageLoadError, L2RError
 from l2r_core.metrics.protocols import PROTOCOLS
 
-from .common import add_model_args, load_from_args, resolve_device
+from .common import add_image_args, add_model_args, load_from_args, resolve_device
 
 
 def add_export_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +28,7 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("images", nargs="?", metavar="IMAGES_DIR", help="folder of images")
     p.add_argument("--out", required=True, help="output folder (created; rerun into it to resume)")
     add_model_args(p)
+    add_image_args(p)
     p.add_argument("--methods", help="comma-separated: l2r, l2r-refine, gradcam, ig, rise, rollout, gae "
                                      "(default: l2r if an explainer is available, else gradcam; rise for ONNX)")
     p.add_argument("--protocol", default="aha", choices=sorted(PROTOCOLS), help="deletion/insertion protocol")
@@ -141,7 +142,8 @@ def _export(args: argparse.Namespace) -> int:
         source = str(demo_explainer_dir(args.model))
     options = ExportOptions(
         Path(args.images), out, methods, args.protocol, args.recursive, shard, args.force, args.curves_png,
-        args.retry_errors, args.refine_steps, parse_method_options(args.option), args.batch_limit, source)
+        args.retry_errors, args.refine_steps, parse_method_options(args.option), args.batch_limit, source,
+        args.max_pixels)
     bar = ProgressBar(enabled=not args.quiet)
     s = export_folder(loaded.model, options, loaded.explainer, bar)
     shard_text = f" (shard {shard[0]}/{shard[1]})" if shard[1] > 1 else ""
