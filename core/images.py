@@ -23,7 +23,6 @@ import re
 import threading
 import warnings
 import zlib
-from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -46,9 +45,12 @@ STRIP_BYTES = 2 << 20  # decoded rows handled at a time when streaming: bounds t
 _LANCZOS_SUPPORT = 3.0
 
 _default_max_pixels = MAX_PIXELS
-# Pillow's own bomb limit is a module global; load_image swaps in its limit while it decodes.
-# One decode at a time also keeps two giants from doubling the peak memory.
-_pillow_lock = threading.RLock()
+# The bomb guard is load_image's header check against max_pixels. Pillow's own is a module global
+# (89 MP, below our default) that Pillow re-reads in crop() and other calls: changing it per call
+# raced with those calls in loader threads (`2 * None` inside Pillow), so it is set once, here.
+Image.MAX_IMAGE_PIXELS = None
+# One large decode at a time keeps two giants from doubling the peak memory.
+_large_decode_lock = threading.Lock()
 
 
 def is_image_file(path: str | os.PathLike[str]) -> bool:
@@ -118,18 +120,6 @@ def refusal_message(path: Path, size: tuple[int, int], limit: int) -> str:
     return (f"{path}: refused, its header claims {w}x{h} pixels ({format_pixels(w * h)}), over the limit of "
             f"{format_pixels(limit)} per image (a possible decompression bomb). If the image is genuine, raise "
             f"the limit: {LIMIT_FLAG} {need} (l2r, l2r-desktop) or the desktop setting {LIMIT_SETTING}.")
-
-
-@contextmanager
-def _pillow_limit(limit: int | None) -> Iterator[None]:
-    """Pillow's bomb check set to ``limit`` (None: off) for this thread's decode."""
-    with _pillow_lock:
-        old = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = limit
-        try:
-            yield
-        finally:
-            Image.MAX_IMAGE_PIXELS = old
 
 
 # -- colour ------------------------------------------------------------------------------------
@@ -408,18 +398,15 @@ def load_image(path: str | os.PathLike[str], max_side: int = MAX_SIDE, max_pixel
         raise ImageLoadError(f"{p}: the file is empty (0 bytes). Replace it with a valid image.")
     size: tuple[int, int] | None = None
     try:
-        with _pillow_limit(None), Image.open(p) as img:  # the header only: our limit, our message
+        with Image.open(p) as img:  # the header only: our limit, our message
             size = img.size
             if size[0] * size[1] > limit:
                 raise ImageLoadError(refusal_message(p, size, limit))
-            Image.MAX_IMAGE_PIXELS = limit  # frames and tiles inside the file (GIF, TIFF)
-            out, downscaled = _decode(img, max_side)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        # a frame or tile inside the file claims more than the image itself (GIF, TIFF)
-        raise ImageLoadError(
-            f"{p}: refused, a frame or tile inside it claims more pixels than the limit of {format_pixels(limit)} "
-            f"per image (a possible decompression bomb). If the image is genuine, raise the limit: {LIMIT_FLAG} N "
-            f"(l2r, l2r-desktop) or the desktop setting {LIMIT_SETTING}.") from None
+            if fit_size(size, max_side) is None:
+                out, downscaled = _decode(img, max_side)
+            else:
+                with _large_decode_lock:
+                    out, downscaled = _decode(img, max_side)
     except UnidentifiedImageError:
         raise ImageLoadError(f"{p}: not an image Pillow can read. Convert it to PNG or JPEG.") from None
     except MemoryError:

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 
 CARD_FLAGS = ("model_card", "input_size", "resize", "crop_pct", "mean", "std", "interpolation", "channels",
@@ -93,7 +93,17 @@ def _select_methods(window: "object", methods: str) -> None:
     vm.methodsChanged.connect(apply)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def qt_libraries_problem(read_ldd: Callable[[], str] | None = None) -> str:
+    """Why Qt's X11 plugin would abort the process (missing system libraries), or "". Checked
+    before QApplication exists, because Qt's own message names the wrong library."""
+    from . import qt_libs
+
+    if not qt_libs.will_use_xcb(os.environ.get("QT_QPA_PLATFORM"), os.environ.get("DISPLAY")):
+        return ""
+    return qt_libs.missing_message((read_ldd or qt_libs.xcb_plugin_ldd)())
+
+
+def main(argv: Sequence[str] | None = None, read_ldd: Callable[[], str] | None = None) -> int:
     args = parse_args(argv)
     from l2r_core.errors import L2RError
 
@@ -104,6 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.self_test:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    problem = qt_libraries_problem(read_ldd)
+    if problem:
+        print(f"l2r-desktop: {problem}", file=sys.stderr)
+        return 1
     from PySide6.QtCore import QEventLoop
     from PySide6.QtWidgets import QApplication
 

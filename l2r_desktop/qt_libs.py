@@ -3,8 +3,9 @@ packages that provide them.
 
 Minimal Debian installs miss some of them (``libxcb-icccm4``, ``libxcb-keysyms1`` ...) and Qt's
 own error then names the plugin, or ``libxcb-cursor0``, not the library it could not load. ``ldd``
-on the plugin lists every missing one. ``scripts/run.sh`` runs this module before starting the
-app and installs what it prints:
+on the plugin lists every missing one. ``l2r-desktop`` checks this before it starts Qt and stops
+with the apt-get line; ``scripts/run.sh`` runs this module before starting the app and installs
+what it prints:
 
   python -m l2r_desktop.qt_libs              a message and the apt-get line (exit 1), or nothing (exit 0)
   python -m l2r_desktop.qt_libs --packages   only the package names, space-separated
@@ -99,6 +100,28 @@ def run_ldd(path: Path) -> str:
     return done.stdout
 
 
+def missing_message(ldd_output: str) -> str:
+    """What to tell the user when the plugin lacks libraries ("" when nothing is missing)."""
+    missing = missing_libraries(ldd_output)
+    if not missing:
+        return ""
+    return (f"Qt's X11 platform plugin cannot load {', '.join(missing)}. Install them with:\n"
+            f"  {apt_command(packages_for(missing))}")
+
+
+def xcb_plugin_ldd() -> str:
+    """``ldd`` of the installed xcb plugin ("" when there is none or no ldd)."""
+    plugin = xcb_plugin()
+    return run_ldd(plugin) if plugin is not None else ""
+
+
+def will_use_xcb(platform_env: str | None, display: str | None) -> bool:
+    """Qt picks its X11 plugin when QT_QPA_PLATFORM is unset (and a display exists) or says xcb."""
+    if platform_env:
+        return platform_env.split(":")[0] == "xcb"
+    return bool(display) and sys.platform.startswith("linux")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m l2r_desktop.qt_libs", description=__doc__.split("\n\n")[0])
     p.add_argument("--packages", action="store_true", help="print only the missing packages' names")
@@ -107,17 +130,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.source:
         text = Path(args.source).read_text(encoding="utf-8", errors="replace")
     else:
-        plugin = xcb_plugin()
-        text = run_ldd(plugin) if plugin is not None else ""
+        text = xcb_plugin_ldd()
     missing = missing_libraries(text)
     if not missing:
         return 0
-    packages = packages_for(missing)
     if args.packages:
-        print(" ".join(packages))
+        print(" ".join(packages_for(missing)))
     else:
-        print(f"Qt's X11 platform plugin cannot load {', '.join(missing)}. Install them with:\n"
-              f"  {apt_command(packages)}", file=sys.stderr)
+        print(missing_message(text), file=sys.stderr)
     return 1
 
 

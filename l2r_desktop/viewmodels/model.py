@@ -17,12 +17,6 @@ DEMO_MODEL = "demo-cnn"
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
-def demo_explainer_dir() -> Path:
-    from l2r_resources import resource_path
-
-    return resource_path("demo_cnn_explainer")
-
-
 class ModelViewModel(QObject):
     """State: the loaded model bundle (model + optional explainer) and the device choice."""
 
@@ -72,11 +66,14 @@ class ModelViewModel(QObject):
         return bool(torch.cuda.is_available())
 
     # -- actions ---------------------------------------------------------------------------
-    def load_demo(self, origin: str = "", options: dict[str, Any] | None = None) -> None:
-        """demo-cnn plus its bundled explainer when that exists (else methods fall back)."""
-        folder = demo_explainer_dir()
-        explainer = str(folder) if folder.is_dir() else None
-        self.load(DEMO_MODEL, explainer=explainer, optional_explainer=True, origin=origin, options=options)
+    def load_demo(self, origin: str = "", options: dict[str, Any] | None = None, spec: str = DEMO_MODEL) -> None:
+        """A demo model (demo-cnn or demo-vit) with its bundled explainer when that exists (else
+        the learned methods fall back), as the CLI does."""
+        from l2r_core.models.demo import demo_explainer_dir
+
+        folder = demo_explainer_dir(spec)
+        self.load(spec, explainer=str(folder) if folder else None, optional_explainer=True, origin=origin,
+                  options=options)
 
     def load(self, spec: str, weights: str | None = None, explainer: str | None = None,
              optional_explainer: bool = False, origin: str = "", options: dict[str, Any] | None = None) -> None:

@@ -292,8 +292,8 @@ class ModelDialog(LoadingDialog):
 
     def start_load(self) -> None:
         spec, weights = self.spec()
-        if spec == "demo-cnn":
-            self.vm.load_demo(origin=self.origin, options=self.options())
+        if spec in ("demo-cnn", "demo-vit"):
+            self.vm.load_demo(origin=self.origin, options=self.options(), spec=spec)
         else:
             self.vm.load(spec, weights, origin=self.origin, options=self.options())
 

@@ -280,3 +280,41 @@ def test_evaluate_and_export_honour_max_pixels(tmp_path: Path, l2r_tiny_weights:
     # a rerun under a higher limit tries the refused images again (no --retry-errors needed)
     assert main(export) == 0
     assert "2 computed, 0 already done, 0 errors" in capsys.readouterr().err
+
+
+def test_loading_while_other_threads_crop_does_not_break_pillow(tmp_path: Path) -> None:
+    """Training loads images in some threads while it crops in others; a load must not change what
+    Pillow's other calls see (it once set Pillow's limit to None mid-crop: `2 * None`)."""
+    import threading
+
+    from l2r_core.images import MAX_SIDE, load_image
+
+    wide = tmp_path / "wide.png"
+    Image.new("RGB", (MAX_SIDE * 2, 600), (9, 9, 9)).save(wide)  # downscaled: the slow path
+    errors: list[BaseException] = []
+    seen: set[object] = set()  # what Pillow's own calls read as their limit meanwhile
+    stop = threading.Event()
+
+    def crop_forever() -> None:
+        img = Image.new("RGB", (64, 64))
+        try:
+            while not stop.is_set():
+                seen.add(Image.MAX_IMAGE_PIXELS)
+                img.crop((1, 1, 40, 40))
+        except BaseException as exc:  # noqa: BLE001 - any failure is the test's finding
+            errors.append(exc)
+
+    cropper = threading.Thread(target=crop_forever)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often, as a busy loader does
+    cropper.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for _ in range(15):
+                assert load_image(wide).size[0] == MAX_SIDE
+    finally:
+        stop.set()
+        cropper.join()
+        sys.setswitchinterval(interval)
+    assert errors == [] and len(seen) == 1

@@ -162,3 +162,26 @@ def test_explainer_dialog_refuses_a_mismatch_then_shows_the_learned_map(window_f
     np.testing.assert_allclose(win.heatmap.overlay_item("l2r").image, normalize_map(maps[0].numpy()), atol=1e-4)
     assert win.curves.legend_labels("deletion")[0].startswith("L2R")
     assert dialog_log.errors == []
+
+
+def test_demo_vit_from_the_load_dialog_comes_with_its_bundled_explainer(window_factory, qtbot, dialog_log):
+    from l2r_core.models.demo import demo_explainer_dir
+
+    win = window_factory()
+
+    def answer(dialog: ModelDialog) -> int:
+        dialog.set_source("demo-vit")
+        click_ok(dialog)
+        qtbot.waitUntil(lambda: dialog.result() == QDialog.DialogCode.Accepted, timeout=30000)
+        return dialog.result()
+
+    dialog_log.run = answer
+    win.actions.load_model.trigger()
+    qtbot.waitUntil(lambda: win.models.loaded is not None and win.models.loaded.spec == "demo-vit", timeout=30000)
+    assert win.models.loaded.explainer is not None
+    assert Path(win.models.loaded.explainer_path) == demo_explainer_dir("demo-vit")
+    l2r = next(c for c in win.explain.choices if c.name == "l2r")
+    assert l2r.enabled, l2r.reason
+    combo = win.method_controls.primary
+    assert combo.model().item(combo.findData("l2r")).isEnabled()
+    assert dialog_log.errors == []

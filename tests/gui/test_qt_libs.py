@@ -116,3 +116,19 @@ def test_run_sh_prints_the_exact_line_when_it_cannot_install(tmp_path: Path) -> 
     done = run_ensure(tmp_path, uid=0, sudo=None, apt_ok=False)  # apt-get fails, even after update
     assert done.returncode == 1 and f"  sudo {line}" in done.stderr
     assert "apt-get update -q" in (tmp_path / "calls.log").read_text()
+
+
+def test_the_app_names_the_missing_libraries_instead_of_aborting_in_qt(monkeypatch, capsys, tmp_path) -> None:
+    from l2r_desktop import app
+
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.setenv("DISPLAY", ":99")
+    code = app.main(["--settings", str(tmp_path / "s.ini")], read_ldd=lambda: LDD)
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "libxcb-icccm.so.4, libxcb-keysyms.so.1" in err
+    assert "apt-get install -y --no-install-recommends libxcb-icccm4 libxcb-keysyms1" in err
+    # with the libraries present, or on another platform plugin, nothing is said
+    assert app.qt_libraries_problem(lambda: LDD.replace("not found", "/lib/x.so (0x1)")) == ""
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert app.qt_libraries_problem(lambda: LDD) == ""
