@@ -8,6 +8,7 @@ prediction and the features), so it also runs for ONNX targets with a timm backb
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,13 @@ from ..attribution.registry import OptionSpec, fused_explainer_of, register_meth
 from ..errors import ConfigError
 from ..models.adapter import ModelAdapter
 from ..progress import CancelOnly, Progress
+from ..metrics.references import REFERENCE_KINDS
 from ..metrics.soft import SoftLossConfig
 from .io import load_explainer
 from .protocol import ExplainerLike
-from .refine import RefineSettings, refine_map
+from .refine import RefineSettings, default_loss_config, refine_map
+
+MIXED_REFERENCES = "mixed"  # each step draws one of the loss's references, as in training
 
 
 def _explainer_for(explainer: Any, model: ModelAdapter, method: str) -> ExplainerLike:
@@ -85,14 +89,24 @@ class _Offset:
                  lr=0.05, seed=0,
                  options=(OptionSpec("steps", "int", 10, 1, 100, label="Refinement steps",
                                      help="Gradient steps on the image's own soft deletion/insertion loss, "
-                                          "starting from the learned explainer's map."),))
+                                          "starting from the learned explainer's map."),
+                          OptionSpec("reference", "choice", MIXED_REFERENCES, choices=(MIXED_REFERENCES, *REFERENCE_KINDS),
+                                     label="Removed pixels become",
+                                     help="What the refinement's curves replace removed pixels with: the paper's "
+                                          "mix of black, mean colour and blur, or one of them (match the protocol "
+                                          "you evaluate with, e.g. mean for aha).")))
 def l2r_refine(model: ModelAdapter, inputs: torch.Tensor, targets: torch.Tensor, *, batch_limit: int,
                progress: Progress, explainer: Any = None, steps: int = 10, lr: float = 0.05,
-               seed: int = 0, config: SoftLossConfig | None = None,
+               seed: int = 0, reference: str = MIXED_REFERENCES, config: SoftLossConfig | None = None,
                settings: RefineSettings | None = None) -> torch.Tensor:
     """Per image: the explainer's map, then ``steps`` refinement steps (``config`` and ``settings``
-    as in ``refine``)."""
+    as in ``refine``; ``reference`` narrows the loss's references to one kind)."""
     ex = _explainer_for(explainer, model, "L2R + refinement")
+    if reference != MIXED_REFERENCES:
+        if reference not in REFERENCE_KINDS:
+            raise ConfigError(f"l2r-refine: reference must be {MIXED_REFERENCES} or one of "
+                              f"{', '.join(REFERENCE_KINDS)}, not {reference!r}")
+        config = replace(config or default_loss_config(), references=(reference,))
     initial = l2r(model, inputs, targets, batch_limit=batch_limit, progress=CancelOnly(progress), explainer=ex)
     n, steps = inputs.shape[0], int(steps)
     out = []

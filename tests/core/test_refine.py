@@ -140,3 +140,27 @@ def test_full_map_parametrisation_and_input_checks() -> None:
         next(refine(model, x.repeat(2, 1, 1, 1), 0, initial))
     with pytest.raises(ValueError, match="initial map"):
         next(refine(model, x, 0, initial[:8]))
+
+
+def test_the_reference_option_of_l2r_refine_sets_what_removed_pixels_become(l2r_tiny_cnn, l2r_tiny_explainer,
+                                                                            monkeypatch) -> None:
+    """The method's ``reference`` option narrows the loss to one reference; "mixed" keeps the
+    paper's three; anything else is refused by name."""
+    from l2r_core.attribution import attribute
+    from l2r_core.explainer import methods
+
+    seen: list[tuple[str, ...]] = []
+    real = methods.refine_map
+
+    def spy(*args, config=None, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(tuple((config or methods.default_loss_config()).references))
+        return real(*args, config=config, **kwargs)
+
+    monkeypatch.setattr(methods, "refine_map", spy)
+    x = torch.randn(1, 3, *l2r_tiny_cnn.preprocessing.input_size)
+    mixed = attribute("l2r-refine", l2r_tiny_cnn, x, [0], explainer=l2r_tiny_explainer, steps=2)
+    mean = attribute("l2r-refine", l2r_tiny_cnn, x, [0], explainer=l2r_tiny_explainer, steps=2, reference="mean")
+    assert seen == [("black", "mean", "blur"), ("mean",)]
+    assert not torch.equal(mixed, mean)
+    with pytest.raises(ConfigError, match="reference must be mixed or one of black, mean, blur, not 'white'"):
+        attribute("l2r-refine", l2r_tiny_cnn, x, [0], explainer=l2r_tiny_explainer, steps=2, reference="white")
