@@ -69,3 +69,25 @@ def test_torchscript_target_needs_a_backbone(tiny_weights: Path, image_dir: Path
     assert code == 0
     meta = json.loads((tmp_path / "run" / "explainer" / "explainer.json").read_text())
     assert meta["config"]["backbone"] == "timm:resnet10t" and meta["target"]["kind"] == "torchscript"
+
+
+def test_max_pixels_skips_larger_training_images_by_name(tiny_weights: Path, image_dir: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from PIL import Image
+
+    from l2r_core.images import MAX_PIXELS, get_max_pixels
+
+    big = image_dir / "zz_big.png"
+    Image.new("RGB", (400, 300), (120, 30, 60)).save(big)  # 120,000 px
+    try:
+        cfg = _config_file(tmp_path, image_dir, steps=2)
+        with pytest.warns(UserWarning, match=r"zz_big\.png: refused, its header claims 400x300 .*--max-pixels"):
+            code = main(["train", "--config", str(cfg), "--weights", str(tiny_weights), "--quiet", "--batch-size",
+                         "8", "--max-pixels", "100000", "--overwrite"])
+        assert code == 0
+        assert get_max_pixels() == MAX_PIXELS  # the limit was this command's only
+        with pytest.raises(SystemExit):
+            main(["train", "--max-pixels", "lots"])
+        assert "--max-pixels" in capsys.readouterr().err
+    finally:
+        big.unlink()

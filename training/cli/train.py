@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from l2r_core.errors import L2RError
+from l2r_core.images import set_max_pixels
 from l2r_core.progress import CancelToken
 from l2r_core.ranking import NORMALIZE_MODES
 
 from ..budget import parse_duration
-from .common import add_card_args, card_options
+from .common import add_card_args, add_image_args, card_options
 from ..config import (AMP_MODES, AUGMENTS, CHECKPOINTING_MODES, DEFAULT_PERCENTILE_SAMPLES, RANKINGS,
                      TARGET_MODES, TrainConfig, resolve_config)
 
@@ -80,6 +81,7 @@ def add_train_parser(subparsers: Any) -> None:
     p.add_argument("--resume", metavar="DIR", help="resume the run in DIR (its --out folder or a checkpoint)")
     p.add_argument("--overwrite", action="store_true", help="start afresh even if --out holds an earlier run")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    add_image_args(p)
     for flag, key, typ, text in FLAGS:
         p.add_argument(flag, dest=_dest(key), type=typ, default=None, help=text,
                        metavar=flag.lstrip("-").upper().replace("-", "_"))
@@ -208,10 +210,14 @@ def run_train(args: argparse.Namespace) -> int:
     rank0 = int(os.environ.get("RANK", "0")) == 0
     progress = CliProgress(quiet=args.quiet or not rank0)
     restore = _install_signals(progress)
+    # the loader reads images in its own threads: the limit is the process's for this command
+    old_limit = set_max_pixels(args.max_pixels) if args.max_pixels is not None else None
     try:
         result = train(cfg, model, None, progress, resume=resume, overwrite=bool(args.overwrite))
     finally:
         restore()
+        if old_limit is not None:
+            set_max_pixels(old_limit)
     if rank0:
         print(result.message, file=sys.stderr if result.status != "done" else sys.stdout, flush=True)
         if result.val:
