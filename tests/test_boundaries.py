@@ -1,4 +1,4 @@
-"""DESIGN.md §3 boundaries, checked on the source: core imports no GUI/training, training no GUI."""
+"""The layer boundaries of docs/architecture.md, checked on the source: core imports no GUI/training, training no GUI."""
 from __future__ import annotations
 
 import ast

@@ -39,7 +39,7 @@ def _mode(value: Any, on: str) -> Any:
 
 @dataclass
 class TrainConfig(ConfigBase):
-    """Everything one training run needs. Defaults are the paper's (DESIGN.md section 2)."""
+    """Everything one training run needs. Defaults are the paper's published ones (arXiv 2604.05819)."""
 
     config_name: ClassVar[str] = "training config"
 

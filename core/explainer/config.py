@@ -10,7 +10,7 @@ from ..errors import ConfigError
 
 @dataclass
 class ExplainerConfig(ConfigBase):
-    """Architecture of the learned explainer (DESIGN.md section 2).
+    """Architecture of the learned explainer (the paper's DPT-style decoder, arXiv 2604.05819).
 
     Channel widths deviate from the paper (stage 256 / fusion 128): the paper's head sits on a
     ViT-L; ours must run on a laptop CPU next to the target. With 64 / 32 (and an 8-channel

@@ -1,4 +1,4 @@
-"""Soft (differentiable) deletion / insertion curves and the L2R training loss (DESIGN.md s.2).
+"""Soft (differentiable) deletion / insertion curves and the L2R training loss (docs/architecture.md, "l2r_core").
 
 Pipeline: raw map -> cell scores (average pool) -> soft ranking (Gumbel-Sinkhorn, or rank buckets)
 -> per-percentile soft deletion masks -> upsample, smooth, blend towards a reference -> target-class

@@ -1,21 +1,24 @@
 """Page 3: how to train: input size, length, batch, learning rate, device, output folder, an explainer
 to start from (fine-tuning), the advanced method settings, a time estimate (measured once, then
 recomputed as the settings change), and what to do with an earlier run in the output folder (resume
-it or start afresh). An output folder holding a trained explainer, or the one in use, is never
+it or start afresh), and the collapsible "Advanced" section (the method's published settings,
+pre-filled from TrainConfig's defaults, and an optional JSON config file). An output folder holding a trained explainer, or the one in use, is never
 replaced by default: a fresh folder next to it is proposed instead."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QHBoxLayout, QLabel,
-                               QLineEdit, QPushButton, QRadioButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget,
-                               QWizard)
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QHBoxLayout,
+                               QLabel, QLineEdit, QPushButton, QRadioButton, QScrollArea, QSpinBox, QToolButton,
+                               QVBoxLayout, QWidget, QWizard)
 
-from .advanced import AdvancedSection
+from l2r_core.metrics.references import REFERENCE_KINDS
+
 from .common import PathField, ReasonPage
 from .estimate import estimate_text
-from .options import DEVICES, fresh_folder, training_threads
+from .options import ADVANCED, DEVICES, default_of, fresh_folder, training_threads
 from .training_vm import TrainingViewModel
 from .viewmodel import WizardViewModel
 
@@ -271,3 +274,81 @@ class SettingsPage(ReasonPage):
         self._show_estimate()
         self.estimate_button.setEnabled(not self.reason() and not self.training.active
                                         and not self.training.probing)
+
+
+# -- the collapsible "Advanced" section: the published settings, pre-filled from TrainConfig ----
+class AdvancedSection(QWidget):
+    def __init__(self, vm: WizardViewModel) -> None:
+        super().__init__()
+        self.vm = vm
+        self.toggle = QToolButton()
+        self.toggle.setText("Advanced (the method's published settings)")
+        self.toggle.setCheckable(True)
+        self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.body = QWidget()
+        self.body.setVisible(False)
+        form = QFormLayout(self.body)
+        self.editors: dict[str, Any] = {}
+        for key, label in ADVANCED:
+            self.editors[key] = editor = self._editor(key)
+            form.addRow(label, editor)
+        self.extra = PathField("file", "Extra config file", lambda t: vm.update(extra_config=t),
+                               "JSON (*.json);;All files (*)", "optional: a JSON file of further settings")
+        form.addRow("Config file", self.extra)
+        self.reset = QPushButton("Restore the method's defaults")
+        form.addRow("", self.reset)
+        box = QVBoxLayout(self)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.toggle)
+        box.addWidget(self.body)
+        self.toggle.toggled.connect(self.set_expanded)
+        self.reset.clicked.connect(self.restore_defaults)
+
+    def set_expanded(self, on: bool) -> None:
+        self.toggle.setChecked(on)
+        self.toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+        self.body.setVisible(on)
+
+    def _editor(self, key: str) -> QWidget:
+        default = default_of(key)
+        if key == "loss.references":
+            row = QWidget()
+            lay = QHBoxLayout(row)
+            lay.setContentsMargins(0, 0, 0, 0)
+            for kind in REFERENCE_KINDS:
+                box = QCheckBox(kind)
+                box.toggled.connect(lambda _on: self._emit_references())
+                lay.addWidget(box)
+            return row
+        if isinstance(default, int):
+            spin: QSpinBox | QDoubleSpinBox = QSpinBox()
+            spin.setRange(0 if "every" in key else 1, 10_000_000)
+        else:
+            spin = QDoubleSpinBox()
+            spin.setDecimals(5)
+            spin.setRange(0.0, 1000.0)
+            spin.setSingleStep(0.1 if default >= 0.1 else default or 0.001)
+        spin.valueChanged.connect(lambda v, k=key: self.vm.set_advanced(k, type(default_of(k))(v)))
+        return spin
+
+    def _emit_references(self) -> None:
+        boxes = self.editors["loss.references"].findChildren(QCheckBox)
+        self.vm.set_advanced("loss.references", [b.text() for b in boxes if b.isChecked()])
+
+    def load(self) -> None:
+        """Show the view-model's values."""
+        adv = self.vm.opts.advanced
+        for key, editor in self.editors.items():
+            if key == "loss.references":
+                for box in editor.findChildren(QCheckBox):
+                    box.setChecked(box.text() in adv[key])
+            else:
+                editor.setValue(adv[key])
+        self.extra.set_text(self.vm.opts.extra_config)
+
+    def restore_defaults(self) -> None:
+        for key, _ in ADVANCED:
+            self.vm.opts.advanced[key] = default_of(key)
+        self.load()
+        self.vm.changed.emit()
