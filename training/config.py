@@ -21,6 +21,7 @@ AUGMENTS = ("none", "light", "heavy", "photo")
 RANKINGS = ("full", "buckets")
 CHECKPOINTING_MODES = ("auto", "on", "off")
 TARGET_MODES = ("both", "one")
+SECOND_TARGETS = ("runner-up", "spread")  # training.data.second_targets
 # Interior percentiles evaluated per image and step (of 16): chosen from benchmarks/bench_train_step.py
 # and the equal-time comparison in the README.
 DEFAULT_PERCENTILE_SAMPLES = 4
@@ -73,6 +74,8 @@ class TrainConfig(ConfigBase):
     # "one": top-1 or the second target, drawn per image (twice the steps for the time, and better at
     # equal time: README); "both": each image with both targets, as in the paper.
     targets: str = "one"
+    # The second class explained when top-1 is right: the paper's runner-up, or "spread" (ranks 2-10).
+    second_target: str = "runner-up"
     # Data.
     image_size: int | None = None  # None: the model's own input size
     augment: str = "light"  # none | light | heavy
@@ -143,6 +146,8 @@ class TrainConfig(ConfigBase):
             (self.grad_checkpointing in CHECKPOINTING_MODES,
              f"grad_checkpointing must be one of {', '.join(CHECKPOINTING_MODES)}"),
             (self.targets in TARGET_MODES, f"targets must be one of {', '.join(TARGET_MODES)}"),
+            (self.second_target in SECOND_TARGETS,
+             f"second_target must be one of {', '.join(SECOND_TARGETS)}"),
         ]
         for ok, msg in checks:
             if not ok:

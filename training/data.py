@@ -291,14 +291,25 @@ def spread(items: list[int], limit: int) -> list[int]:
     return [items[int(k)] for k in picks]
 
 
-def second_targets(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(top-1, second target): the runner-up when top-1 is correct or the label is unknown,
-    otherwise the ground-truth label (the paper's rule)."""
+SPREAD_RANKS = 10  # "spread" draws the second class from ranks 2..10
+
+
+def second_targets(logits: torch.Tensor, labels: torch.Tensor, rule: str = "runner-up",
+                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(top-1, second target): the ground-truth label when top-1 is wrong (the paper's rule);
+    otherwise the runner-up ("runner-up", the paper's) or a class drawn uniformly from ranks 2 to
+    10 ("spread": on 1000 classes the runner-up is often a near-synonym of top-1, so explaining
+    it teaches the class input little)."""
     top1 = logits.argmax(-1)
     if logits.shape[-1] < 2:
         return top1, top1
-    runner = logits.topk(2, dim=-1).indices[:, 1]
+    if rule == "spread":
+        ranked = logits.topk(min(SPREAD_RANKS, logits.shape[-1]), dim=-1).indices
+        pick = torch.randint(1, ranked.shape[-1], (logits.shape[0], 1), generator=generator).to(ranked.device)
+        other = ranked.gather(1, pick)[:, 0]
+    else:
+        other = logits.topk(2, dim=-1).indices[:, 1]
     labels = labels.to(top1.device)
     wrong = (labels != UNKNOWN) & (labels != top1)
-    return top1, torch.where(wrong, labels, runner)
+    return top1, torch.where(wrong, labels, other)
 

@@ -62,7 +62,7 @@ def train_step(s: Session, step: int) -> dict[str, Any]:
         grid = min(loss_cfg.bucket_resolution, int(x.shape[-2]), int(x.shape[-1]))
     with record_function("l2r.features"), torch.no_grad(), s.autocast():
         logits, feats = s.explainer.features(x)
-    top1, second = second_targets(logits.float(), labels)
+    top1, second = second_targets(logits.float(), labels, cfg.second_target, gen)
     if cfg.targets == "one":  # one target per image: top-1 or the second, by a fair coin
         coin = torch.rand(top1.shape, generator=gen).to(top1.device) < 0.5
         targets, xs, feats_t = torch.where(coin, top1, second), x, [f.float() for f in feats]

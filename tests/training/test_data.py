@@ -125,3 +125,17 @@ def test_capped_validation_set_spans_every_class(tmp_path: Path) -> None:
     assert x.shape == (6, 3, 32, 32)
     assert set(labels.tolist()) == {0, 1, 2}
     assert load_fixed(images, val, PRE, 1000)[0].shape[0] == len(val)
+
+
+def test_spread_second_target_draws_ranks_two_to_ten_and_keeps_the_label_rule() -> None:
+    logits = torch.arange(20.0).flip(0).repeat(400, 1)  # class k is ranked k+1
+    labels = torch.full((400,), UNKNOWN)
+    labels[:5] = 7  # wrong top-1 with a known label: the label, whatever the rule
+    gen = torch.Generator().manual_seed(0)
+    top1, second = second_targets(logits, labels, "spread", gen)
+    assert (top1 == 0).all() and (second[:5] == 7).all()
+    drawn = second[5:]
+    assert set(drawn.tolist()) == set(range(1, 10))  # ranks 2..10, never top-1, never beyond
+    counts = torch.bincount(drawn, minlength=10)[1:].float()
+    assert counts.min() > 0.5 * counts.mean()  # roughly uniform
+    assert second_targets(logits, labels)[1][5:].eq(1).all()  # the default stays the runner-up

@@ -21,7 +21,7 @@ from l2r_core.ranking import NORMALIZE_MODES
 
 from ..budget import parse_duration
 from .common import add_card_args, add_image_args, card_options
-from ..config import (AMP_MODES, AUGMENTS, CHECKPOINTING_MODES, DEFAULT_PERCENTILE_SAMPLES, RANKINGS,
+from ..config import (SECOND_TARGETS, AMP_MODES, AUGMENTS, CHECKPOINTING_MODES, DEFAULT_PERCENTILE_SAMPLES, RANKINGS,
                      TARGET_MODES, TrainConfig, resolve_config)
 
 # (flag, config key, type, help). Flags default to None so only the ones given override the file.
@@ -101,6 +101,9 @@ def add_train_parser(subparsers: Any) -> None:
     p.add_argument("--targets", dest=_dest("targets"), choices=TARGET_MODES, default=None,
                    help="explained classes per image and step: one of top-1 and second, drawn per image (default), "
                    "or both (the paper)")
+    p.add_argument("--second-target", dest=_dest("second_target"), choices=SECOND_TARGETS, default=None,
+                   help="the second class when top-1 is right: runner-up (the paper; default) or spread "
+                   "(a class drawn from ranks 2-10, for class-sensitive maps on many-class models)")
     p.add_argument("--amp", dest=_dest("amp"), choices=AMP_MODES, default=None, nargs="?", const="bf16",
                    help="bf16 autocast of the target: auto (CUDA only; default), bf16 (CUDA, or a CPU with "
                    "native bf16), off")
