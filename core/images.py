@@ -23,8 +23,9 @@ import re
 import threading
 import warnings
 import zlib
+from contextlib import nullcontext
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any, Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -174,6 +175,14 @@ _PNG_BITS = {"1": 1, "L;2": 2, "L;4": 4, "L": 8, "P;1": 1, "P;2": 2, "P;4": 4, "
 _PNG_DIRECT = ("L", "P", "LA", "RGB", "RGBA")
 
 
+def _keep_palette(strip: Image.Image, palette: Any, transparency: Any) -> None:
+    """A strip cut from a palette or transparent image converts to RGB as the whole image would."""
+    if palette is not None:
+        strip.palette = palette.copy()
+    if transparency is not None:
+        strip.info["transparency"] = transparency
+
+
 def _idat_data(fp: IO[bytes], offset: int) -> Iterator[bytes]:
     """The compressed image data of a PNG, chunk by chunk (1 MB pieces), from the first IDAT."""
     fp.seek(offset - 8)
@@ -241,10 +250,7 @@ def _png_blocks(img: Image.Image) -> Iterator[Image.Image] | None:
                 raw = carrier.tobytes("raw", crawmode)[first * row_bytes:]
                 seed = raw[-row_bytes:]
                 strip = Image.frombytes(img.mode, (w, n), raw, "raw", rawmode)
-            if palette is not None:
-                strip.palette = palette.copy()
-            if transparency is not None:
-                strip.info["transparency"] = transparency
+            _keep_palette(strip, palette, transparency)
             yield strip if strip.mode == "RGB" else _to_rgb(strip)
             y += n
 
@@ -288,10 +294,7 @@ def _raw_blocks(img: Image.Image) -> Iterator[Image.Image] | None:
                 if len(data) < (b - a) * stride:
                     raise OSError(f"image file is truncated ({a} of {h} rows)")
                 strip = Image.frombytes(img.mode, (w, b - a), data, "raw", rawmode, stride, ystep)
-                if palette is not None:
-                    strip.palette = palette.copy()
-                if transparency is not None:
-                    strip.info["transparency"] = transparency
+                _keep_palette(strip, palette, transparency)
                 yield _to_rgb(strip)
 
     return blocks()
@@ -365,11 +368,10 @@ _TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
               6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
 
 
-def _decode(img: Image.Image, max_side: int) -> tuple[Image.Image, bool]:
-    """Upright RGB at most ``max_side`` per side; True when it was downscaled."""
-    target = fit_size(img.size, max_side)
+def _decode(img: Image.Image, target: tuple[int, int] | None) -> Image.Image:
+    """Upright RGB, downscaled to ``target`` (``fit_size``'s answer; None: full size)."""
     if target is None:
-        return _to_rgb(ImageOps.exif_transpose(img)), False
+        return _to_rgb(ImageOps.exif_transpose(img))
     # PngImageFile.getexif() decodes the whole image to look for an eXIf chunk after the pixels:
     # only one before them (already in info) is honoured for a large PNG.
     orientation = 1 if img.format == "PNG" and "exif" not in img.info else img.getexif().get(0x0112, 1)
@@ -381,7 +383,7 @@ def _decode(img: Image.Image, max_side: int) -> tuple[Image.Image, bool]:
         small = full.resize(target, Image.Resampling.LANCZOS, box=drafted[1] if drafted else None,
                             reducing_gap=REDUCING_GAP)
     method = _TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
-    return (small.transpose(method) if method is not None else small), True
+    return small.transpose(method) if method is not None else small
 
 
 def load_image(path: str | os.PathLike[str], max_side: int = MAX_SIDE, max_pixels: int | None = None) -> Image.Image:
@@ -402,11 +404,9 @@ def load_image(path: str | os.PathLike[str], max_side: int = MAX_SIDE, max_pixel
             size = img.size
             if size[0] * size[1] > limit:
                 raise ImageLoadError(refusal_message(p, size, limit))
-            if fit_size(size, max_side) is None:
-                out, downscaled = _decode(img, max_side)
-            else:
-                with _large_decode_lock:
-                    out, downscaled = _decode(img, max_side)
+            target = fit_size(size, max_side)
+            with _large_decode_lock if target is not None else nullcontext():
+                out = _decode(img, target)
     except UnidentifiedImageError:
         raise ImageLoadError(f"{p}: not an image Pillow can read. Convert it to PNG or JPEG.") from None
     except MemoryError:
@@ -415,7 +415,7 @@ def load_image(path: str | os.PathLike[str], max_side: int = MAX_SIDE, max_pixel
                              f"or JPEG, which are read a strip at a time.") from None
     except (OSError, SyntaxError, ValueError, zlib.error) as exc:
         raise ImageLoadError(f"{p}: the image is damaged or truncated ({exc}). Re-export or replace it.") from None
-    if downscaled:
+    if target is not None:
         warnings.warn(f"{p}: large image ({size[0]}x{size[1]}) downscaled to {out.size[0]}x{out.size[1]} "
                       f"(at most {max_side} px per side)", stacklevel=2)
     return out

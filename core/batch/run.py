@@ -146,13 +146,13 @@ def _limit(options: ExportOptions) -> int:
 def _pending(entries: list[ImageEntry], methods: list[str], options: ExportOptions
              ) -> Iterator[tuple[ImageEntry, list[str], list[ItemResult]]]:
     """Per image: the methods still to compute, and results of those already done."""
-    out = Path(options.out_dir)
+    out, limit = Path(options.out_dir), _limit(options)
     for entry in entries:
         todo, done = [], []
         for method in methods:
             paths = ItemPaths(out, entry.rel, method)
             data = read_item(paths)
-            raised = bool(data) and data.get("max_pixels", _limit(options)) < _limit(options)
+            raised = bool(data) and data.get("max_pixels", limit) < limit
             if item_is_done(paths, entry, data) and not raised \
                     and not (options.retry_errors and data["status"] != "ok"):
                 if options.curves_png:
