@@ -7,8 +7,9 @@ hard 'aha' deletion and insertion AUCs before and after.
 
     python benchmarks/refine_cost.py --model demo-cnn --threads 1 --variants old,default
 
-``old`` evaluates all 16 percentiles in float32 (before the training-engine levers); ``default``
-is today's ``RefineSettings()``; the others change one lever.
+``default`` is today's ``RefineSettings()`` (the pixel-level threshold relaxation, 2 curve points a
+step, mean reference); ``paper`` is the training loss as first shipped (Gumbel-Sinkhorn on a coarse
+grid, all 16 percentiles, the mix of black, mean and blur references); the others change one lever.
 """
 from __future__ import annotations
 
@@ -25,12 +26,15 @@ from l2r_core.images import list_images, load_image
 from l2r_core.metrics.hard import deletion_insertion
 from l2r_core.models import load_model
 
-VARIANTS = {  # name -> (settings, percentile samples)
-    "old": (RefineSettings(amp="off"), 0),
-    "default": (RefineSettings(), None),
-    "samples4-fp32": (RefineSettings(amp="off"), 4),
-    "samples2": (RefineSettings(), 2),
-    "samples2-fp32": (RefineSettings(amp="off"), 2),
+SINKHORN = RefineSettings(relaxation="sinkhorn")
+PAPER_REFERENCES = ("black", "mean", "blur")
+VARIANTS = {  # name -> (settings, percentile samples, references)
+    "paper": (SINKHORN, 0, PAPER_REFERENCES),
+    "sinkhorn": (SINKHORN, None, None),
+    "sinkhorn-samples2": (SINKHORN, 2, None),
+    "default": (RefineSettings(), None, None),
+    "threshold-4points": (RefineSettings(points_per_step=4), None, None),
+    "threshold-bf16": (RefineSettings(amp="bf16"), None, None),
 }
 
 
@@ -68,8 +72,12 @@ def main() -> None:
     print(f"{args.model}, {len(files)} images, l2r maps: deletion {base.deletion_auc.mean():.4f} "
           f"insertion {base.insertion_auc.mean():.4f}")
     for name in args.variants.split(","):
-        settings, samples = VARIANTS[name]
-        cfg = default_loss_config() if samples is None else replace(default_loss_config(), percentile_samples=samples)
+        settings, samples, references = VARIANTS[name]
+        cfg = default_loss_config()
+        if samples is not None:
+            cfg = replace(cfg, percentile_samples=samples)
+        if references is not None:
+            cfg = replace(cfg, references=references)
         ratios, maps = [], []
         for i in range(len(files)):
             xi = x[i:i + 1]

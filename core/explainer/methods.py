@@ -22,9 +22,9 @@ from ..metrics.references import REFERENCE_KINDS
 from ..metrics.soft import SoftLossConfig
 from .io import load_explainer
 from .protocol import ExplainerLike
-from .refine import RefineSettings, default_loss_config, refine_map
+from .refine import REFINE_REFERENCES, RELAXATIONS, RefineSettings, default_loss_config, refine_map
 
-MIXED_REFERENCES = "mixed"  # each step draws one of the loss's references, as in training
+MIXED_REFERENCES = "mixed"  # each step draws one of black, mean and blur, as in the paper's training
 
 
 def _explainer_for(explainer: Any, model: ModelAdapter, method: str) -> ExplainerLike:
@@ -90,23 +90,28 @@ class _Offset:
                  options=(OptionSpec("steps", "int", 10, 1, 100, label="Refinement steps",
                                      help="Gradient steps on the image's own soft deletion/insertion loss, "
                                           "starting from the learned explainer's map."),
-                          OptionSpec("reference", "choice", MIXED_REFERENCES, choices=(MIXED_REFERENCES, *REFERENCE_KINDS),
+                          OptionSpec("reference", "choice", REFINE_REFERENCES[0], choices=(*REFERENCE_KINDS, MIXED_REFERENCES),
                                      label="Removed pixels become",
-                                     help="What the refinement's curves replace removed pixels with: the paper's "
-                                          "mix of black, mean colour and blur, or one of them (match the protocol "
-                                          "you evaluate with, e.g. mean for aha).")))
+                                     help="What the refinement's curves replace removed pixels with: the mean colour "
+                                          "(the aha protocol's), black, a blur, or the paper's mix of the three. "
+                                          "Match the protocol you evaluate with."),
+                          OptionSpec("relaxation", "choice", RELAXATIONS[0], choices=RELAXATIONS,
+                                     label="Relaxation",
+                                     help="threshold: every pixel's place in the ranking is optimised; sinkhorn: "
+                                          "the training loss, which moves whole regions of a coarse grid.")))
 def l2r_refine(model: ModelAdapter, inputs: torch.Tensor, targets: torch.Tensor, *, batch_limit: int,
                progress: Progress, explainer: Any = None, steps: int = 10, lr: float = 0.05,
-               seed: int = 0, reference: str = MIXED_REFERENCES, config: SoftLossConfig | None = None,
-               settings: RefineSettings | None = None) -> torch.Tensor:
+               seed: int = 0, reference: str = REFINE_REFERENCES[0], relaxation: str = RELAXATIONS[0],
+               config: SoftLossConfig | None = None, settings: RefineSettings | None = None) -> torch.Tensor:
     """Per image: the explainer's map, then ``steps`` refinement steps (``config`` and ``settings``
-    as in ``refine``; ``reference`` narrows the loss's references to one kind)."""
+    as in ``refine``; ``reference`` and ``relaxation`` override theirs)."""
     ex = _explainer_for(explainer, model, "L2R + refinement")
-    if reference != MIXED_REFERENCES:
-        if reference not in REFERENCE_KINDS:
-            raise ConfigError(f"l2r-refine: reference must be {MIXED_REFERENCES} or one of "
-                              f"{', '.join(REFERENCE_KINDS)}, not {reference!r}")
-        config = replace(config or default_loss_config(), references=(reference,))
+    if reference != MIXED_REFERENCES and reference not in REFERENCE_KINDS:
+        raise ConfigError(f"l2r-refine: reference must be {MIXED_REFERENCES} or one of "
+                          f"{', '.join(REFERENCE_KINDS)}, not {reference!r}")
+    kinds = REFERENCE_KINDS if reference == MIXED_REFERENCES else (reference,)
+    config = replace(config or default_loss_config(), references=kinds)
+    settings = replace(settings or RefineSettings(), relaxation=relaxation)
     initial = l2r(model, inputs, targets, batch_limit=batch_limit, progress=CancelOnly(progress), explainer=ex)
     n, steps = inputs.shape[0], int(steps)
     out = []

@@ -1,11 +1,18 @@
 """Test-time refinement of one attribution map (L2R paper abstract; not in the authors' code).
 
 Starting from a map (normally the explainer's), take a few gradient steps on THAT image's own soft
-deletion/insertion loss. What is optimised is a low-resolution residual added to the initial map:
-the initial map keeps its fine detail (which the hard, pixel-level metrics rank by), while the
-residual moves whole regions up or down the ranking, which is what the soft loss (computed on a
-coarse grid of cells) can see. The map is standardised first so one step size suits maps of any
-scale (learned explainers, Grad-CAM, IG); each yielded map is mapped back to the initial scale.
+deletion/insertion loss. Two relaxations of the curves:
+
+- ``threshold`` (default): every pixel of the map is optimised. Each step draws a few curve points
+  and thresholds the map at their quantiles with a sigmoid (``metrics/threshold.py``), so the
+  pixels near each threshold move up or down the ranking, which is the order the hard metrics use.
+- ``sinkhorn``: the training loss (Gumbel-Sinkhorn on a coarse grid of cells). It only sees whole
+  cells, so what is optimised is a low-resolution residual added to the initial map, which keeps
+  its fine detail. It moves whole regions; on the hard metrics it gains far less
+  (docs/refinement.md).
+
+The map is standardised first so one step size suits maps of any scale (learned explainers,
+Grad-CAM, IG); each yielded map is mapped back to the initial scale.
 
 Cancellation: ``progress.step`` is called before every step and raises ``Cancelled``, which
 propagates out of the generator (the last yielded map is the caller's result). A consumer that
@@ -23,6 +30,7 @@ from ..errors import Cancelled, ConfigError, NonFiniteError
 from ..metrics.loss_target import TargetForLoss, autocast_context, use_bf16
 from ..metrics.references import make_reference
 from ..metrics.soft import SoftLossConfig, endpoint_probs, soft_rank_loss
+from ..metrics.threshold import threshold_curve_loss
 from ..models.adapter import ModelAdapter
 from ..progress import Progress, ensure_progress
 
@@ -38,32 +46,49 @@ class RefineStep:
     deletion_auc: float  # soft AUCs of this step's loss evaluation
     insertion_auc: float
     map: torch.Tensor
-    tau: float = 0.0
-    grid: int = 0
+    tau: float = 0.0  # Sinkhorn temperature, or the threshold relaxation's sigmoid temperature
+    grid: int = 0  # the soft loss's grid; 0 for the pixel-level threshold relaxation
 
 
 # Chosen by benchmarks/refine_cost.py (cost against a forward pass, and both curves on the samples).
-REFINE_PERCENTILE_SAMPLES = 4
+REFINE_PERCENTILE_SAMPLES = 4  # sinkhorn relaxation
 REFINE_AMP = "off"  # bf16 was slower here and refined less (benchmarks/refine_cost.py)
+RELAXATIONS = ("threshold", "sinkhorn")
+# The aha protocol's reference: removed pixels become the dataset-mean colour.
+REFINE_REFERENCES = ("mean",)
 
 
 @dataclass
 class RefineSettings:
-    """How the map is optimised. The defaults were chosen on the hard 'aha' metric; the ablation
-    behind them is in docs/refinement.md (benchmarks/refine_choices.py reproduces it)."""
+    """How the map is optimised. The defaults were chosen on the hard 'aha' metric, on training
+    images, not the held-out ones; docs/refinement.md has the ablations."""
 
+    relaxation: str = "threshold"  # threshold (pixel-level) | sinkhorn (the training loss, coarse)
+    # threshold: curve points drawn per step (each is one deletion and one insertion image) and
+    # the sigmoid's temperature, in the units of the ranked map (whose std is score_scale)
+    points_per_step: int = 2
+    temperature: float = 0.025
+    # sinkhorn only:
     residual_grid: int | None = 28  # residual's side (None: optimise the full-resolution map)
     grid: int | None = None  # soft-loss grid; None: drawn per step from the loss config's range
     tau: float | None = None  # None: the loss config's tau_end (0.3)
-    score_scale: float = 0.25  # std of the standardised map that is ranked
     noise: bool = True  # Gumbel noise in the soft ranking, as in training
+    score_scale: float = 0.25  # std of the standardised map that is ranked
+
+    def __post_init__(self) -> None:
+        if self.relaxation not in RELAXATIONS:
+            raise ConfigError(f"refinement relaxation must be one of {', '.join(RELAXATIONS)}, "
+                              f"not {self.relaxation!r}")
+        if self.temperature <= 0 or self.points_per_step < 1:
+            raise ConfigError("refinement needs temperature > 0 and points_per_step >= 1")
     # bf16 autocast of the target: "auto" uses it on GPUs and on CPUs with native bf16.
     amp: str = REFINE_AMP
 
 
 def default_loss_config() -> SoftLossConfig:
-    """The paper's loss, with each step's curves estimated from a few sampled percentiles."""
-    return SoftLossConfig(percentile_samples=REFINE_PERCENTILE_SAMPLES)
+    """The paper's loss, with each step's curves estimated from a few sampled percentiles, and
+    the default protocol's reference (the paper mixes black, mean and blur)."""
+    return SoftLossConfig(percentile_samples=REFINE_PERCENTILE_SAMPLES, references=REFINE_REFERENCES)
 
 
 class _Param:
@@ -77,12 +102,12 @@ class _Param:
         self.scale = settings.score_scale
         self.base = (m - self.mean) / self.std * self.scale
         self.size = tuple(m.shape)
-        if settings.residual_grid is None:
+        if settings.residual_grid is None or settings.relaxation == "threshold":
             self.param = self.base.clone().requires_grad_(True)
         else:
             r = max(1, min(int(settings.residual_grid), *self.size))
             self.param = torch.zeros(1, 1, r, r, device=m.device, requires_grad=True)
-        self.residual = settings.residual_grid is not None
+        self.residual = settings.residual_grid is not None and settings.relaxation == "sinkhorn"
 
     def working(self) -> torch.Tensor:
         if not self.residual:
@@ -134,22 +159,32 @@ def refine(model: ModelAdapter, x: torch.Tensor, target: int, initial_map: torch
     opt = torch.optim.Adam([p.param], lr=lr)
     targets = torch.tensor([int(target)], device=x.device)
     tau = cfg.tau_end if st.tau is None else st.tau
+    threshold = st.relaxation == "threshold"
+    if threshold:
+        tau = st.temperature
     bf16 = use_bf16(st.amp, x.device, cpu_auto=True)
     target_model = TargetForLoss(model, autocast_context(x.device, bf16)) if bf16 else model
     refs = {k: make_reference(k, x, model.preprocessing, cfg.blur_size, cfg.blur_sigma).detach()
             for k in cfg.references}
     # The curves' ends (the image and each reference) do not change between steps.
     ends = ({k: endpoint_probs(target_model, x, r, targets, batch_limit) for k, r in refs.items()}  # type: ignore[arg-type]
-            if cfg.percentile_samples else {})
+            if cfg.percentile_samples or threshold else {})
     last = p.to_original(p.working())
     for i in range(1, steps + 1):
         progress.step(i - 1, steps, f"refining: step {i} of {steps}")
-        grid = st.grid if st.grid is not None else cfg.sample_grid(gen)
         kind = cfg.sample_reference(gen)
         opt.zero_grad(set_to_none=True)
-        loss, curves = soft_rank_loss(target_model, x, p.working()[None], targets, cfg, tau=tau, grid=grid,  # type: ignore[arg-type]
-                                      reference=refs[kind], noise=st.noise, generator=gen,
-                                      batch_limit=batch_limit, ends=ends.get(kind))
+        if threshold:
+            grid = 0
+            loss, deletion, insertion = threshold_curve_loss(
+                target_model, x, p.working(), int(target), refs[kind], ends[kind],  # type: ignore[arg-type]
+                samples=st.points_per_step, temperature=st.temperature, generator=gen, batch_limit=batch_limit)
+        else:
+            grid = st.grid if st.grid is not None else cfg.sample_grid(gen)
+            loss, curves = soft_rank_loss(target_model, x, p.working()[None], targets, cfg, tau=tau, grid=grid,  # type: ignore[arg-type]
+                                          reference=refs[kind], noise=st.noise, generator=gen,
+                                          batch_limit=batch_limit, ends=ends.get(kind))
+            deletion, insertion = curves.deletion_auc.mean(), curves.insertion_auc.mean()
         if not torch.isfinite(loss):
             raise _non_finite("loss", last, i)
         loss.backward()
@@ -160,8 +195,8 @@ def refine(model: ModelAdapter, x: torch.Tensor, target: int, initial_map: torch
         if not torch.isfinite(new).all():
             raise _non_finite("map", last, i)
         last = new
-        yield RefineStep(i, steps, float(loss.detach()), float(curves.deletion_auc.detach().mean()),
-                         float(curves.insertion_auc.detach().mean()), new, float(tau), int(grid))
+        yield RefineStep(i, steps, float(loss.detach()), float(deletion.detach()), float(insertion.detach()),
+                         new, float(tau), int(grid))
     try:  # completion report; a cancel arriving after the last step changes nothing
         progress.step(steps, steps, "refined")
     except Cancelled:
@@ -177,4 +212,4 @@ def refine_map(model: ModelAdapter, x: torch.Tensor, target: int, initial_map: t
     return out
 
 
-__all__ = ["RefineSettings", "RefineStep", "default_loss_config", "refine", "refine_map"]
+__all__ = ["RELAXATIONS", "RefineSettings", "RefineStep", "default_loss_config", "refine", "refine_map"]

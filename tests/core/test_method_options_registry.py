@@ -18,7 +18,7 @@ from l2r_core.models.loading import load_model
 from .fixtures_models import hand_cnn, module_model, tiny_cnn, tiny_vit
 
 DECLARED = {"ig": {"steps", "baseline"}, "rise": {"n_masks", "cell_size"}, "gradcam": {"layer"},
-            "l2r-refine": {"steps", "reference"}}
+            "l2r-refine": {"steps", "reference", "relaxation"}}
 
 
 @pytest.mark.parametrize("info", list_methods(), ids=lambda m: m.name)

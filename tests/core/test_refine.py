@@ -13,7 +13,7 @@ from l2r_core.models.preprocessing import Preprocessing
 from l2r_core.progress import CancelToken
 
 SIZE = 32
-SETTINGS = RefineSettings(residual_grid=8, grid=8)
+SETTINGS = RefineSettings(relaxation="sinkhorn", residual_grid=8, grid=8)
 LOSS = SoftLossConfig(references=("mean",), n_percentiles=8, grid_min=8, grid_max=8)
 
 
@@ -129,7 +129,7 @@ def test_deterministic_for_a_seed_and_zero_steps() -> None:
 
 def test_full_map_parametrisation_and_input_checks() -> None:
     model, x, initial = _case()
-    full = RefineSettings(residual_grid=None, grid=8)
+    full = RefineSettings(relaxation="sinkhorn", residual_grid=None, grid=8)
     final = refine_map(model, x, 0, initial, steps=3, lr=0.1, config=LOSS, settings=full)
     assert final.shape == (SIZE, SIZE) and not torch.equal(final, initial)
     model.supports_grad = False
@@ -144,8 +144,8 @@ def test_full_map_parametrisation_and_input_checks() -> None:
 
 def test_the_reference_option_of_l2r_refine_sets_what_removed_pixels_become(l2r_tiny_cnn, l2r_tiny_explainer,
                                                                             monkeypatch) -> None:
-    """The method's ``reference`` option narrows the loss to one reference; "mixed" keeps the
-    paper's three; anything else is refused by name."""
+    """The method's ``reference`` option narrows the loss to one reference (by default the aha
+    protocol's mean colour); "mixed" is the paper's three; anything else is refused by name."""
     from l2r_core.attribution import attribute
     from l2r_core.explainer import methods
 
@@ -158,9 +158,89 @@ def test_the_reference_option_of_l2r_refine_sets_what_removed_pixels_become(l2r_
 
     monkeypatch.setattr(methods, "refine_map", spy)
     x = torch.randn(1, 3, *l2r_tiny_cnn.preprocessing.input_size)
-    mixed = attribute("l2r-refine", l2r_tiny_cnn, x, [0], explainer=l2r_tiny_explainer, steps=2)
-    mean = attribute("l2r-refine", l2r_tiny_cnn, x, [0], explainer=l2r_tiny_explainer, steps=2, reference="mean")
+    mixed = attribute("l2r-refine", l2r_tiny_cnn, x, [0], explainer=l2r_tiny_explainer, steps=2, reference="mixed")
+    mean = attribute("l2r-refine", l2r_tiny_cnn, x, [0], explainer=l2r_tiny_explainer, steps=2)
     assert seen == [("black", "mean", "blur"), ("mean",)]
     assert not torch.equal(mixed, mean)
     with pytest.raises(ConfigError, match="reference must be mixed or one of black, mean, blur, not 'white'"):
         attribute("l2r-refine", l2r_tiny_cnn, x, [0], explainer=l2r_tiny_explainer, steps=2, reference="white")
+
+
+def _hard(model: ModelAdapter, x: torch.Tensor, m: torch.Tensor) -> tuple[float, float]:
+    from l2r_core.metrics.hard import deletion_insertion
+
+    r = deletion_insertion(model, x, m[None], [0], protocol="aha")
+    return float(r.deletion_auc[0]), float(r.insertion_auc[0])
+
+
+def test_threshold_refinement_improves_both_hard_curves_from_a_random_map() -> None:
+    """The default (pixel-level) relaxation moves the box's pixels to the top of the ranking, so
+    the hard 'aha' deletion AUC falls and the insertion AUC rises."""
+    model, x, initial = _case()
+    assert RefineSettings().relaxation == "threshold"
+    before = _hard(model, x, initial)
+    steps = list(refine(model, x, 0, initial, steps=30, lr=0.1, seed=0))
+    after = _hard(model, x, steps[-1].map)
+    assert after[0] < before[0] - 0.1 and after[1] > before[1] + 0.1, (before, after)
+    assert all(s.grid == 0 and s.tau == RefineSettings().temperature for s in steps)
+    assert all(0 <= s.deletion_auc <= 1 and 0 <= s.insertion_auc <= 1 for s in steps)
+    box = steps[-1].map[8:16, 8:16]
+    assert float((steps[-1].map > box.median()).float().mean()) < 0.15  # the box's pixels rank near the top
+
+
+def test_threshold_curve_estimates_average_to_the_hard_curves_at_low_temperature() -> None:
+    """With a near-step sigmoid, the estimates of both AUCs are unbiased for the hard 'aha' AUCs:
+    the mean of 300 draws of 2 points each matches ``deletion_insertion``."""
+    from l2r_core.metrics.references import make_reference
+    from l2r_core.metrics.soft import endpoint_probs
+    from l2r_core.metrics.threshold import threshold_curve_loss
+
+    model, x, m = _case()
+    m = m + 3.0 * (torch.arange(SIZE)[:, None] < SIZE // 2)  # the top half ranks first
+    ref = make_reference("mean", x, model.preprocessing)
+    ends = endpoint_probs(model, x, ref, torch.tensor([0]), None)
+    gen = torch.Generator().manual_seed(0)
+    draws = torch.tensor([[float(v) for v in threshold_curve_loss(model, x, m, 0, ref, ends, samples=2,
+                                                                    temperature=1e-6, generator=gen)[1:]]
+                          for _ in range(300)])
+    deletion, insertion = _hard(model, x, m)
+    assert abs(float(draws[:, 0].mean()) - deletion) < 0.01
+    assert abs(float(draws[:, 1].mean()) - insertion) < 0.01
+    assert float(draws[:, 0].std()) > 0.001  # they are estimates, not the full curves
+
+
+def test_threshold_masks_cover_the_hard_curves_pixel_counts() -> None:
+    from l2r_core.metrics.threshold import quantile_thresholds, threshold_masks
+
+    scores = torch.randn(10, 10, generator=torch.Generator().manual_seed(0))
+    fractions = torch.tensor([0.05, 0.35, 0.95])
+    masks = threshold_masks(scores, fractions, temperature=1e-6)
+    assert (masks > 0.5).sum((1, 2)).tolist() == [5, 35, 95]
+    top5 = scores.flatten().topk(5).values
+    assert float(top5.min()) > float(quantile_thresholds(scores, fractions)[0])
+
+
+def test_refine_settings_refuse_unknown_relaxations() -> None:
+    with pytest.raises(ConfigError, match="relaxation must be one of threshold, sinkhorn"):
+        RefineSettings(relaxation="argsort")
+    with pytest.raises(ConfigError, match="temperature > 0"):
+        RefineSettings(temperature=0.0)
+
+
+def test_the_relaxation_option_of_l2r_refine_reaches_the_refinement(l2r_tiny_cnn, l2r_tiny_explainer,
+                                                                    monkeypatch) -> None:
+    from l2r_core.attribution import attribute
+    from l2r_core.explainer import methods
+
+    seen: list[str] = []
+    real = methods.refine_map
+
+    def spy(*args, settings=None, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(settings.relaxation)
+        return real(*args, settings=settings, **kwargs)
+
+    monkeypatch.setattr(methods, "refine_map", spy)
+    x = torch.randn(1, 3, *l2r_tiny_cnn.preprocessing.input_size)
+    attribute("l2r-refine", l2r_tiny_cnn, x, [0], explainer=l2r_tiny_explainer, steps=1)
+    attribute("l2r-refine", l2r_tiny_cnn, x, [0], explainer=l2r_tiny_explainer, steps=1, relaxation="sinkhorn")
+    assert seen == ["threshold", "sinkhorn"]
