@@ -7,7 +7,7 @@ probability faster (a lower deletion AUC) than the map explained for c'. Reporte
 share of images where that holds, the mean gap AUC(c') - AUC(c) (higher is better), and the RMS
 difference between the two maps after each is standardised.
 
-    python benchmarks/class_sensitivity.py IMAGES --model demo-cnn [--explainer DIR] [--methods l2r,gradcam]
+    python benchmarks/class_sensitivity.py IMAGES --model demo-cnn [--explainer DIR] [--methods l2r,l2r-refine,gradcam]
 """
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     model = load_model(a.model, weights=a.weights)
     methods = a.methods.split(",")
     explainer = None
-    if "l2r" in methods:
+    if any(m.startswith("l2r") for m in methods):
         from l2r_resources import resource_path
 
         path = a.explainer or resource_path(f"{a.model.replace('-', '_')}_explainer")
@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
                 assert explainer is not None
                 map_c, map_o = explainer.explain(x, top)[0].float(), explainer.explain(x, other)[0].float()
         if m != "l2r":
-            map_c, map_o = attribute(m, model, x, top), attribute(m, model, x, other)
+            opts = {"explainer": explainer} if m == "l2r-refine" else {}
+            map_c, map_o = attribute(m, model, x, top, **opts), attribute(m, model, x, other, **opts)
         d_c = deletion_insertion(model, x, map_c, top, protocol=a.protocol).deletion_auc
         d_o = deletion_insertion(model, x, map_o, top, protocol=a.protocol).deletion_auc
         gap = torch.as_tensor(d_o - d_c)
