@@ -22,6 +22,7 @@ from l2r_core.explainer import load_explainer
 from l2r_core.images import list_images, load_image
 from l2r_core.metrics.hard import deletion_insertion
 from l2r_core.models import load_model
+from l2r_core.models.demo import demo_explainer_dir
 
 
 def contrast_class(logits: torch.Tensor) -> torch.Tensor:
@@ -51,9 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     methods = a.methods.split(",")
     explainer = None
     if any(m.startswith("l2r") for m in methods):
-        from l2r_resources import resource_path
-
-        path = a.explainer or resource_path(f"{a.model.replace('-', '_')}_explainer")
+        path = a.explainer or demo_explainer_dir(a.model)
         explainer = load_explainer(path, model)
     files = list_images(a.images, recursive=True)[: a.limit or None]
     x = torch.stack([model.preprocessing(load_image(p)) for p in files])

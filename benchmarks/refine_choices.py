@@ -27,6 +27,7 @@ from l2r_core.images import list_images, load_image
 from l2r_core.metrics.hard import deletion_insertion
 from l2r_core.metrics.soft import SoftLossConfig
 from l2r_core.models import load_model
+from l2r_core.models.demo import demo_explainer_dir
 
 BASE = RefineSettings()
 SINKHORN = RefineSettings(relaxation="sinkhorn")
@@ -57,8 +58,6 @@ def main() -> None:
     ap.add_argument("--init", default="l2r", help="starting maps: l2r (the bundled explainer) or a method")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from l2r_resources import resource_path
-
     model = load_model(args.model)
     files = sorted(list_images(args.images, recursive=True))
     random.Random(0).shuffle(files)
@@ -68,7 +67,7 @@ def main() -> None:
         targets = model.logits(x).argmax(-1)
     options = {}
     if args.init == "l2r":
-        options["explainer"] = load_explainer(resource_path(f"{args.model.replace('-', '_')}_explainer"), model)
+        options["explainer"] = load_explainer(demo_explainer_dir(args.model), model)
     init = attribute(args.init, model, x, targets, **options)
     base = deletion_insertion(model, x, init, targets, protocol="aha")
     print(f"{len(files)} images, init={args.init}: del {base.deletion_auc.mean():.4f} "

@@ -25,6 +25,7 @@ from l2r_core.explainer.refine import RefineSettings, default_loss_config, refin
 from l2r_core.images import list_images, load_image
 from l2r_core.metrics.hard import deletion_insertion
 from l2r_core.models import load_model
+from l2r_core.models.demo import demo_explainer_dir
 
 SINKHORN = RefineSettings(relaxation="sinkhorn")
 PAPER_REFERENCES = ("black", "mean", "blur")
@@ -61,7 +62,7 @@ def main() -> None:
     from l2r_resources import resource_path
 
     model = load_model(args.model)
-    explainer = load_explainer(resource_path(f"{args.model.replace('-', '_')}_explainer"), model)
+    explainer = load_explainer(demo_explainer_dir(args.model), model)
     folder = resource_path("samples" if args.model == "demo-cnn" else "samples_fashion")
     files = list_images(folder)[: args.images]
     x = torch.stack([model.preprocessing(load_image(p)) for p in files])

@@ -74,6 +74,8 @@ class RefineSettings:
     tau: float | None = None  # None: the loss config's tau_end (0.3)
     noise: bool = True  # Gumbel noise in the soft ranking, as in training
     score_scale: float = 0.25  # std of the standardised map that is ranked
+    # bf16 autocast of the target: "auto" uses it on GPUs and on CPUs with native bf16.
+    amp: str = REFINE_AMP
 
     def __post_init__(self) -> None:
         if self.relaxation not in RELAXATIONS:
@@ -81,8 +83,6 @@ class RefineSettings:
                               f"not {self.relaxation!r}")
         if self.temperature <= 0 or self.points_per_step < 1:
             raise ConfigError("refinement needs temperature > 0 and points_per_step >= 1")
-    # bf16 autocast of the target: "auto" uses it on GPUs and on CPUs with native bf16.
-    amp: str = REFINE_AMP
 
 
 def default_loss_config() -> SoftLossConfig:
@@ -102,12 +102,12 @@ class _Param:
         self.scale = settings.score_scale
         self.base = (m - self.mean) / self.std * self.scale
         self.size = tuple(m.shape)
-        if settings.residual_grid is None or settings.relaxation == "threshold":
-            self.param = self.base.clone().requires_grad_(True)
-        else:
-            r = max(1, min(int(settings.residual_grid), *self.size))
+        self.residual = settings.relaxation == "sinkhorn" and settings.residual_grid is not None
+        if self.residual:
+            r = max(1, min(int(settings.residual_grid), *self.size))  # type: ignore[arg-type]
             self.param = torch.zeros(1, 1, r, r, device=m.device, requires_grad=True)
-        self.residual = settings.residual_grid is not None and settings.relaxation == "sinkhorn"
+        else:
+            self.param = self.base.clone().requires_grad_(True)
 
     def working(self) -> torch.Tensor:
         if not self.residual:
@@ -158,10 +158,8 @@ def refine(model: ModelAdapter, x: torch.Tensor, target: int, initial_map: torch
     p = _Param(initial_map.to(x.device), st)
     opt = torch.optim.Adam([p.param], lr=lr)
     targets = torch.tensor([int(target)], device=x.device)
-    tau = cfg.tau_end if st.tau is None else st.tau
     threshold = st.relaxation == "threshold"
-    if threshold:
-        tau = st.temperature
+    tau = st.temperature if threshold else (cfg.tau_end if st.tau is None else st.tau)
     bf16 = use_bf16(st.amp, x.device, cpu_auto=True)
     target_model = TargetForLoss(model, autocast_context(x.device, bf16)) if bf16 else model
     refs = {k: make_reference(k, x, model.preprocessing, cfg.blur_size, cfg.blur_sigma).detach()

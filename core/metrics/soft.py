@@ -136,8 +136,8 @@ def _cell_masks(scores: torch.Tensor, percentiles: torch.Tensor, ranking: str, t
 
 
 def blend_probs(model: ModelAdapter, x: torch.Tensor, reference: torch.Tensor,
-                 masks: torch.Tensor, targets: torch.Tensor, smooth_sigma: float,
-                 batch_limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+                masks: torch.Tensor, targets: torch.Tensor, smooth_sigma: float,
+                batch_limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     """Target softmax probabilities of the deletion and insertion images, (B, P) each.
 
     ``masks`` (B, P, g, g) are built into images chunk by chunk (``batch_limit`` images per model
@@ -224,7 +224,7 @@ def soft_curves(model: ModelAdapter, x: torch.Tensor, raw_map: torch.Tensor,
     side = (raw_map.shape[-2], raw_map.shape[-1]) if grid is None else (grid, grid)
     with record_function("l2r.target_forward"):
         dele, ins = blend_probs(model, x, reference, masks.view(*masks.shape[:2], *side),
-                                 targets, smooth_sigma, batch_limit)
+                                targets, smooth_sigma, batch_limit)
     pct_c, fraction = pct.to(dele.device), masks.mean(-1).to(dele.device)
     if not percentile_samples:
         return SoftCurves(pct_c, dele, ins, torch.trapezoid(dele, pct_c, dim=-1),

@@ -11,9 +11,10 @@ from __future__ import annotations
 import torch
 
 from ..models.adapter import ModelAdapter
-from .soft import blend_probs, sample_percentiles
+from .protocols import DEFAULT_PROTOCOL, get_protocol
+from .soft import blend_probs, sample_percentiles, trapezoid_weights
 
-CURVE_POINTS = 21  # the default 'aha' protocol's points (5% steps)
+CURVE_POINTS = int(get_protocol(DEFAULT_PROTOCOL).n_points or 21)  # aha: 21 points, 5% steps
 
 
 def quantile_thresholds(scores: torch.Tensor, fractions: torch.Tensor) -> torch.Tensor:
@@ -50,10 +51,10 @@ def threshold_curve_loss(model: ModelAdapter, x: torch.Tensor, scores: torch.Ten
     targets = torch.tensor([int(target)], device=x.device)
     dele, ins = blend_probs(model, x, reference, masks[None], targets, 0.0, batch_limit)
     w = weights.to(dele.device)
-    end = 0.5 / (CURVE_POINTS - 1)
-    p_image, p_reference = (e.to(dele.device).float()[0] for e in ends)
-    deletion = (w * dele).sum() + end * (p_image + p_reference)
-    insertion = (w * ins).sum() + end * (p_reference + p_image)
+    # Both curves run between the image and the reference, so their ends add the same area.
+    end_area = float(trapezoid_weights(CURVE_POINTS)[0]) * sum(e.to(dele.device).float()[0] for e in ends)
+    deletion = (w * dele).sum() + end_area
+    insertion = (w * ins).sum() + end_area
     return deletion - insertion, deletion, insertion
 
 
