@@ -14,11 +14,10 @@ from l2r_core.atomic import atomic_write_text
 from l2r_core.config_base import ConfigBase
 from l2r_core.errors import ConfigError
 from l2r_core.metrics.loss_target import AMP_MODES
-from l2r_core.metrics.soft import SoftLossConfig
+from l2r_core.metrics.soft import RANKINGS, SoftLossConfig
 from l2r_core.models.loading import card_from_options
 
 AUGMENTS = ("none", "light", "heavy", "photo")
-RANKINGS = ("full", "buckets")
 CHECKPOINTING_MODES = ("auto", "on", "off")
 TARGET_MODES = ("both", "one")
 SECOND_TARGETS = ("runner-up", "spread")  # training.data.second_targets

@@ -60,6 +60,8 @@ def train_step(s: Session, step: int) -> dict[str, Any]:
     x = x.to(s.device, non_blocking=True)
     if loss_cfg.ranking == "buckets":  # rank-bucket form: near pixel-level cells instead of G x G
         grid = min(loss_cfg.bucket_resolution, int(x.shape[-2]), int(x.shape[-1]))
+    elif loss_cfg.ranking == "threshold":  # pixel-level thresholds: no grid
+        grid = 0
     with record_function("l2r.features"), torch.no_grad(), s.autocast():
         logits, feats = s.explainer.features(x)
     top1, second = second_targets(logits.float(), labels, cfg.second_target, gen)

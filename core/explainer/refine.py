@@ -29,8 +29,9 @@ import torch.nn.functional as F
 from ..errors import Cancelled, ConfigError, NonFiniteError
 from ..metrics.loss_target import TargetForLoss, autocast_context, use_bf16
 from ..metrics.references import make_reference
-from ..metrics.soft import SoftLossConfig, endpoint_probs, soft_rank_loss
-from ..metrics.threshold import threshold_curve_loss
+from ..metrics.blend import endpoint_probs
+from ..metrics.soft import SoftLossConfig, soft_rank_loss
+from ..metrics.threshold import threshold_curves
 from ..models.adapter import ModelAdapter
 from ..progress import Progress, ensure_progress
 
@@ -174,9 +175,11 @@ def refine(model: ModelAdapter, x: torch.Tensor, target: int, initial_map: torch
         opt.zero_grad(set_to_none=True)
         if threshold:
             grid = 0
-            loss, deletion, insertion = threshold_curve_loss(
-                target_model, x, p.working(), int(target), refs[kind], ends[kind],  # type: ignore[arg-type]
-                samples=st.points_per_step, temperature=st.temperature, generator=gen, batch_limit=batch_limit)
+            curves = threshold_curves(
+                target_model, x, p.working()[None], targets, refs[kind], samples=st.points_per_step,  # type: ignore[arg-type]
+                temperature=st.temperature, generator=gen, batch_limit=batch_limit, ends=ends[kind])
+            deletion, insertion = curves.deletion_auc[0], curves.insertion_auc[0]
+            loss = deletion - insertion
         else:
             grid = st.grid if st.grid is not None else cfg.sample_grid(gen)
             loss, curves = soft_rank_loss(target_model, x, p.working()[None], targets, cfg, tau=tau, grid=grid,  # type: ignore[arg-type]

@@ -10,8 +10,7 @@ same soft plan that image is exactly ``lerp(reference, x, deletion_mask)`` (the 
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -22,10 +21,12 @@ from ..config_base import ConfigBase
 from ..errors import ConfigError
 from ..models.adapter import ModelAdapter
 from ..ranking import DEFAULT_SCORE_CAP, NORMALIZE_MODES, gumbel_sinkhorn, sinkhorn_buckets
+from .blend import SoftCurves, blend_probs, endpoint_probs, sample_percentiles, sampled_curves
 from .peak import peak_penalty
-from .references import REFERENCE_KINDS, gaussian_blur, make_reference
+from .references import REFERENCE_KINDS, make_reference
+from .threshold import standardized, threshold_curves
 
-RANKINGS = ("full", "buckets")
+RANKINGS = ("full", "buckets", "threshold")  # threshold: pixel-level, metrics/threshold.py
 MAX_FULL_CELLS = 4096  # the N x N plan: 64 x 64 cells is already 16.7 M numbers per image
 
 
@@ -62,53 +63,6 @@ def bucket_deletion_masks(plan: torch.Tensor, percentiles: torch.Tensor) -> torc
     return torch.einsum("pk,bnk->bpn" if w.dim() == 2 else "bpk,bnk->bpn", w, plan)
 
 
-def trapezoid_weights(n_points: int) -> torch.Tensor:
-    """(P,) weights of the trapezoid rule over P evenly spaced points of [0, 1]."""
-    w = torch.full((n_points,), 1.0 / (n_points - 1), dtype=torch.float64)
-    w[0] = w[-1] = 0.5 / (n_points - 1)
-    return w
-
-
-def sample_percentiles(n_points: int, k: int, batch: int,
-                       generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """A stratified draw of ``k`` interior percentile indices per row and their AUC weights.
-
-    The P - 2 interior points are cut into ``k`` contiguous strata and one point is drawn
-    uniformly from each. Its weight is its trapezoid weight times its stratum's size, so
-    ``sum(weight * f(point))`` has the full trapezoid sum over the interior as its expectation:
-    an unbiased AUC estimate at k/(P-2) of the cost. Returns ``(indices, weights)``, (B, k) each.
-    """
-    interior = n_points - 2
-    if not 1 <= k <= interior:
-        raise ValueError(f"percentile_samples must be in [1, {interior}] for {n_points} percentiles")
-    dev = generator.device if generator is not None else torch.device("cpu")
-    edges = torch.linspace(0, interior, k + 1, dtype=torch.float64).round().long()
-    sizes = (edges[1:] - edges[:-1]).to(dev)
-    u = torch.rand((batch, k), generator=generator, device=dev, dtype=torch.float64)
-    idx = 1 + edges[:-1].to(dev) + (u * sizes).long().clamp_max(sizes - 1)
-    weights = trapezoid_weights(n_points).to(dev)[idx] * sizes
-    return idx, weights.float()
-
-
-@dataclass
-class SoftCurves:
-    """Soft curves over ``percentiles`` (P,), or (B, P) when each row drew its own points.
-    Deletion starts at the image's probability and ends at the reference's; insertion the
-    reverse. ``deleted_fraction`` has the shape of the curves and holds the mean mask per point:
-    it equals p when the plan has converged (a convergence diagnostic). The AUCs are trapezoid
-    areas, or their unbiased estimates when the points were sampled (``percentile_samples``)."""
-
-    percentiles: torch.Tensor
-    deletion: torch.Tensor
-    insertion: torch.Tensor
-    deletion_auc: torch.Tensor
-    insertion_auc: torch.Tensor
-    deleted_fraction: torch.Tensor
-
-    def detach(self) -> "SoftCurves":
-        return SoftCurves(*(getattr(self, f.name).detach() for f in fields(self)))
-
-
 def cell_scores(raw_map: torch.Tensor, grid: int | None) -> torch.Tensor:
     """(B, G*G) float32 scores: ``raw_map`` (B, H, W) average-pooled to G x G (None: as is)."""
     if raw_map.dim() != 3:
@@ -132,59 +86,8 @@ def _cell_masks(scores: torch.Tensor, percentiles: torch.Tensor, ranking: str, t
         plan = sinkhorn_buckets(scores, min(n_buckets, scores.shape[1]), tau, n_iters, noise,
                                 generator, normalize, cap)
         return bucket_deletion_masks(plan, percentiles)
-    raise ConfigError(f"unknown ranking '{ranking}': choose one of {RANKINGS}")
-
-
-def blend_probs(model: ModelAdapter, x: torch.Tensor, reference: torch.Tensor,
-                masks: torch.Tensor, targets: torch.Tensor, smooth_sigma: float,
-                batch_limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Target softmax probabilities of the deletion and insertion images, (B, P) each.
-
-    ``masks`` (B, P, g, g) are built into images chunk by chunk (``batch_limit`` images per model
-    call), so the B*P*2 full-size images never exist at once outside autograd's own needs.
-    """
-    b, p = masks.shape[:2]
-    h, w = x.shape[-2:]
-    flat = masks.reshape(b * p, 1, *masks.shape[-2:])
-    rows = b * p if batch_limit is None else max(1, batch_limit // 2)
-    ksize = 2 * math.ceil(3 * smooth_sigma) + 1  # +-3 sigma: the truncated tail is < 0.3 %
-    out_del, out_ins = [], []
-    for start in range(0, b * p, rows):
-        sl = slice(start, min(start + rows, b * p))
-        m = F.interpolate(flat[sl], size=(h, w), mode="nearest")
-        if smooth_sigma > 0:
-            m = gaussian_blur(m, ksize, smooth_sigma, padding="reflect")
-        img_idx = torch.arange(sl.start, sl.stop, device=x.device) // p
-        xs, refs, m = x[img_idx], reference[img_idx], m.to(x.dtype)
-        diff = refs - xs
-        imgs = torch.cat([xs + m * diff, refs - m * diff])  # deletion, then insertion
-        probs = model.logits(imgs).float().softmax(-1)
-        t = targets.to(probs.device)[img_idx].repeat(2)
-        picked = probs.gather(1, t[:, None])[:, 0]
-        out_del.append(picked[: len(img_idx)])
-        out_ins.append(picked[len(img_idx):])
-    return torch.cat(out_del).view(b, p), torch.cat(out_ins).view(b, p)
-
-
-def endpoint_probs(model: ModelAdapter, x: torch.Tensor, reference: torch.Tensor,
-                    targets: torch.Tensor, batch_limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Target probabilities of the image and of the reference, (B,) each: the curves' ends.
-
-    Their masks are all-0 and (once the plan has converged) all-1, so they carry no gradient to
-    the map and need no backward pass."""
-    b = x.shape[0]
-    rows = b if batch_limit is None else max(1, batch_limit // 2)
-    out_x, out_ref = [], []
-    with torch.no_grad():
-        for start in range(0, b, rows):
-            sl = slice(start, min(start + rows, b))
-            probs = model.logits(torch.cat([x[sl], reference[sl]])).float().softmax(-1)
-            t = targets.to(probs.device)[sl].repeat(2)
-            picked = probs.gather(1, t[:, None])[:, 0]
-            n = sl.stop - sl.start
-            out_x.append(picked[:n])
-            out_ref.append(picked[n:])
-    return torch.cat(out_x), torch.cat(out_ref)
+    raise ConfigError(f"soft_curves ranks cells by 'full' or 'buckets', not '{ranking}' "
+                      f"('threshold' curves come from metrics.threshold.threshold_curves)")
 
 
 def soft_curves(model: ModelAdapter, x: torch.Tensor, raw_map: torch.Tensor,
@@ -230,16 +133,8 @@ def soft_curves(model: ModelAdapter, x: torch.Tensor, raw_map: torch.Tensor,
         return SoftCurves(pct_c, dele, ins, torch.trapezoid(dele, pct_c, dim=-1),
                           torch.trapezoid(ins, pct_c, dim=-1), fraction)
     with record_function("l2r.target_forward"):
-        p_x, p_ref = ends if ends is not None else endpoint_probs(model, x, reference, targets, batch_limit)
-    end = 0.5 / (n_percentiles - 1)  # trapezoid weight of each end point
-    w = weights.to(dele.device)
-    zeros, ones = torch.zeros_like(p_x)[:, None], torch.ones_like(p_x)[:, None]
-    return SoftCurves(torch.cat([zeros, pct_c, ones], 1),
-                      torch.cat([p_x[:, None], dele, p_ref[:, None]], 1),
-                      torch.cat([p_ref[:, None], ins, p_x[:, None]], 1),
-                      end * (p_x + p_ref) + (w * dele).sum(-1),
-                      end * (p_ref + p_x) + (w * ins).sum(-1),
-                      torch.cat([zeros, fraction, ones], 1))
+        ends = ends if ends is not None else endpoint_probs(model, x, reference, targets, batch_limit)
+    return sampled_curves(pct_c, dele, ins, ends, weights, n_percentiles, fraction)
 
 
 @dataclass
@@ -265,6 +160,9 @@ class SoftLossConfig(ConfigBase):
     ranking: str = "full"
     n_buckets: int = 32
     bucket_resolution: int = 56  # cells per side ranked by 'buckets'
+    # 'threshold': each map is standardised (mean 0, std 1) and its deletion masks are
+    # sigmoid((z - q_p) / threshold_temperature) at the map's own quantiles q_p; no grid, no tau.
+    threshold_temperature: float = 0.1
     # How scores enter the ranking (ranking.sinkhorn's note): "softcap" bounds each map's spread
     # by score_cap so the learned sharpness cannot outgrow what float32 Sinkhorn handles;
     # "none" is the paper's raw scores (its scale grew without bound and training diverged).
@@ -299,6 +197,8 @@ class SoftLossConfig(ConfigBase):
             raise ConfigError("score_cap must be positive")
         if self.peak_scale not in ("std", "raw"):
             raise ConfigError("peak_scale must be 'std' or 'raw'")
+        if not self.threshold_temperature > 0:
+            raise ConfigError("threshold_temperature must be positive")
         if self.percentile_samples < 0:
             raise ConfigError("percentile_samples must be >= 0 (0: every point)")
 
@@ -336,7 +236,8 @@ def soft_rank_loss(model: ModelAdapter, x: torch.Tensor, raw_map: torch.Tensor,
 
     Unset arguments come from ``config``: ``tau`` = tau_start (trainers pass
     ``config.tau_at(step, total)``); ``grid`` = ``config.sample_grid(generator)`` for 'full'
-    ranking, ``bucket_resolution`` for 'buckets'; ``reference`` = a kind drawn from
+    ranking, ``bucket_resolution`` for 'buckets', unused by 'threshold' (pixel level, on the
+    21-point curve of the 'aha' protocol, with ``percentile_samples`` of its points); ``reference`` = a kind drawn from
     ``config.references`` (a kind name or a ready (B, C, H, W) tensor may be given).
     Returns the scalar loss and the curves (still attached to the graph).
     """
@@ -351,13 +252,18 @@ def soft_rank_loss(model: ModelAdapter, x: torch.Tensor, raw_map: torch.Tensor,
     if isinstance(reference, str):
         reference = make_reference(reference, x, model.preprocessing, cfg.blur_size,
                                    cfg.blur_sigma)
-    curves = soft_curves(model, x, raw_map, targets, grid=grid, reference=reference.detach(),
-                         tau=cfg.tau_start if tau is None else tau, n_iters=cfg.n_iters,
-                         n_percentiles=cfg.n_percentiles, noise=noise, generator=generator,
-                         smooth_sigma=cfg.smooth_sigma, ranking=cfg.ranking,
-                         n_buckets=cfg.n_buckets, normalize=cfg.normalize,
-                         score_cap=cfg.score_cap, batch_limit=batch_limit,
-                         percentile_samples=cfg.percentile_samples, ends=ends)
+    if cfg.ranking == "threshold":
+        curves = threshold_curves(model, x, standardized(raw_map), targets, reference.detach(),
+                                  samples=cfg.percentile_samples, temperature=cfg.threshold_temperature,
+                                  generator=generator, batch_limit=batch_limit, ends=ends)
+    else:
+        curves = soft_curves(model, x, raw_map, targets, grid=grid, reference=reference.detach(),
+                             tau=cfg.tau_start if tau is None else tau, n_iters=cfg.n_iters,
+                             n_percentiles=cfg.n_percentiles, noise=noise, generator=generator,
+                             smooth_sigma=cfg.smooth_sigma, ranking=cfg.ranking,
+                             n_buckets=cfg.n_buckets, normalize=cfg.normalize,
+                             score_cap=cfg.score_cap, batch_limit=batch_limit,
+                             percentile_samples=cfg.percentile_samples, ends=ends)
     loss = (cfg.w_del * curves.deletion_auc.mean()
             + cfg.w_ins * (1.0 - curves.insertion_auc).mean())
     if cfg.w_peak:

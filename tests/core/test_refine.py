@@ -192,17 +192,20 @@ def test_threshold_curve_estimates_average_to_the_hard_curves_at_low_temperature
     """With a near-step sigmoid, the estimates of both AUCs are unbiased for the hard 'aha' AUCs:
     the mean of 300 draws of 2 points each matches ``deletion_insertion``."""
     from l2r_core.metrics.references import make_reference
-    from l2r_core.metrics.soft import endpoint_probs
-    from l2r_core.metrics.threshold import threshold_curve_loss
+    from l2r_core.metrics.blend import endpoint_probs
+    from l2r_core.metrics.threshold import threshold_curves
 
     model, x, m = _case()
     m = m + 3.0 * (torch.arange(SIZE)[:, None] < SIZE // 2)  # the top half ranks first
     ref = make_reference("mean", x, model.preprocessing)
     ends = endpoint_probs(model, x, ref, torch.tensor([0]), None)
     gen = torch.Generator().manual_seed(0)
-    draws = torch.tensor([[float(v) for v in threshold_curve_loss(model, x, m, 0, ref, ends, samples=2,
-                                                                    temperature=1e-6, generator=gen)[1:]]
-                          for _ in range(300)])
+    draws = []
+    for _ in range(300):
+        c = threshold_curves(model, x, m[None], torch.tensor([0]), ref, ends=ends, samples=2, temperature=1e-6,
+                             generator=gen)
+        draws.append([float(c.deletion_auc[0]), float(c.insertion_auc[0])])
+    draws = torch.tensor(draws)
     deletion, insertion = _hard(model, x, m)
     assert abs(float(draws[:, 0].mean()) - deletion) < 0.01
     assert abs(float(draws[:, 1].mean()) - insertion) < 0.01

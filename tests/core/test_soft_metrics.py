@@ -211,7 +211,7 @@ def test_std_scaled_peak_penalty_does_not_grow_with_the_map_scale() -> None:
 
 
 def test_sampled_percentile_weights_have_the_trapezoid_weights_as_expectation() -> None:
-    from l2r_core.metrics.soft import sample_percentiles, trapezoid_weights
+    from l2r_core.metrics.blend import sample_percentiles, trapezoid_weights
 
     p, k, rows = 16, 4, 200_000
     idx, w = sample_percentiles(p, k, rows, torch.Generator().manual_seed(0))
@@ -268,7 +268,7 @@ def test_sampled_loss_backpropagates_and_small_curves_use_every_point() -> None:
 
 
 def test_given_curve_ends_are_used_as_computed() -> None:
-    from l2r_core.metrics.soft import endpoint_probs
+    from l2r_core.metrics.blend import endpoint_probs
 
     torch.manual_seed(0)
     raw, x = torch.randn(2, 32, 32), torch.rand(2, 3, 32, 32)

@@ -47,6 +47,14 @@ def test_file_then_flags_precedence(tmp_path: Path) -> None:
     assert again == cfg
 
 
+def test_threshold_ranking_flags() -> None:
+    args = _parse(["--ranking", "threshold", "--threshold-temperature", "0.2"])
+    cfg = resolve_config(None, overrides_from_args(args))
+    assert cfg.loss.ranking == "threshold" and cfg.loss.threshold_temperature == 0.2
+    with pytest.raises(ConfigError, match="threshold_temperature"):
+        resolve_config(None, overrides_from_args(_parse(["--threshold-temperature", "0"])))
+
+
 def test_flags_not_given_do_not_override() -> None:
     assert overrides_from_args(_parse([])) == {}
     assert overrides_from_args(_parse(["--lr", "0.01", "--tau-start", "2"])) == {"lr": 0.01, "loss.tau_start": 2.0}

@@ -143,3 +143,14 @@ def test_init_fine_tunes_an_existing_explainer(tiny_model: Any, image_dir: Path,
     assert explainer_fingerprint(load_explainer(stopped.checkpoint, tiny_model)) == start
     done = train(cfg, tiny_model, resume=tmp_path / "b")
     assert explainer_fingerprint(load_explainer(done.explainer_dir, tiny_model)) != start
+
+
+def test_threshold_ranking_trains_without_a_grid(tiny_model: Any, image_dir: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(image_dir, tmp_path / "run", steps=3, **{"loss.ranking": "threshold",
+                                                              "loss.percentile_samples": 2})
+    result = train(cfg, tiny_model)
+    steps = [r for r in read_log(tmp_path / "run" / "metrics.jsonl") if r["event"] == "step"]
+    assert result.status == "done" and len(steps) == 3
+    assert all(r["grid"] == 0 and 0.0 <= r["loss"] <= 2.1 and r["grad_norm"] > 0 for r in steps)
+    meta = json.loads((result.explainer_dir / "explainer.json").read_text())
+    assert meta["extra"]["training"]["loss"]["ranking"] == "threshold"

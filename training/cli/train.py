@@ -56,6 +56,8 @@ FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--score-cap", "loss.score_cap", float, "bound on each map's score spread in the ranking (default 5)"),
     ("--buckets", "loss.n_buckets", int, "percentile buckets of --ranking buckets"),
     ("--bucket-resolution", "loss.bucket_resolution", int, "cells per side ranked by --ranking buckets"),
+    ("--threshold-temperature", "loss.threshold_temperature", float,
+     "sigmoid temperature of --ranking threshold, in units of the map's std (default 0.1)"),
     ("--image-size", "image_size", int, "square input size (default: the model's)"),
     ("--val-fraction", "val_fraction", float, "share of images held out for validation (default 0.05)"),
     ("--val-every", "val_every", int, "validate every N steps (0: only at the end)"),
@@ -89,7 +91,8 @@ def add_train_parser(subparsers: Any) -> None:
                    type=lambda v: [r.strip() for r in v.split(",") if r.strip()],
                    help="reference kinds drawn per step, comma-separated (default black,mean,blur)")
     p.add_argument("--ranking", dest=_dest("loss.ranking"), choices=RANKINGS, default=None,
-                   help="full N x N Gumbel-Sinkhorn (paper) or rank buckets (extension)")
+                   help="full N x N Gumbel-Sinkhorn on a grid of cells (paper), rank buckets, or threshold "
+                   "(each pixel against the map's own quantiles, on the 21-point aha curve)")
     p.add_argument("--normalize", dest=_dest("loss.normalize"), choices=NORMALIZE_MODES, default=None,
                    help="scores into the ranking: softcap (default; spread bounded by --score-cap), "
                    "none (the paper's raw scores; can diverge) or minmax")
