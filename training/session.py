@@ -21,6 +21,7 @@ from torch import nn
 
 from l2r_core.errors import ConfigError
 from l2r_core.explainer import Explainer, ExplainerConfig, build_explainer, load_explainer
+from l2r_core.explainer.explainer import with_class_source
 from l2r_core.metrics.hard import deletion_insertion
 from l2r_core.metrics.loss_target import TargetForLoss, autocast_context, use_bf16
 from l2r_core.metrics.references import make_reference
@@ -174,9 +175,16 @@ def needs_checkpointing(mode: str, per_image: int, images: int, free: int | None
 
 
 def make_explainer(config: TrainConfig, model: ModelAdapter) -> Explainer:
-    """Fine-tune ``config.init`` when given, else a fresh decoder over the chosen backbone."""
+    """Fine-tune ``config.init`` when given, else a fresh decoder over the chosen backbone.
+
+    A fine-tune keeps the init's architecture; only its class source may change (``explainer``
+    ``class_source``), which adds the classifier projection without touching the trained weights."""
     if config.init:
-        return load_explainer(config.init, model)
+        loaded = load_explainer(config.init, model)
+        source = config.explainer.get("class_source")
+        if source and isinstance(loaded, Explainer):
+            loaded = with_class_source(loaded, str(source))
+        return loaded
     if config.backbone == "target" and not model.supports_features:
         raise ConfigError(f"{model.name}: this model type gives no intermediate features for the explainer. "
                           f"Give a separate backbone: --backbone timm:<arch> --backbone-weights FILE.")

@@ -7,6 +7,8 @@ from typing import Any, ClassVar
 from ..config_base import ConfigBase
 from ..errors import ConfigError
 
+CLASS_SOURCES = ("table", "classifier")
+
 
 @dataclass
 class ExplainerConfig(ConfigBase):
@@ -32,6 +34,11 @@ class ExplainerConfig(ConfigBase):
     # resolution, so the map can follow pixel detail that the backbone's grid (a ViT's patches)
     # cannot place.
     image_skip: bool = False
+    # Where a class's embedding comes from. "table": a learned row per class (the paper; it needs
+    # many images of every class). "classifier" (our extension): that row plus a learned projection
+    # of the target's own classifier weights for the class, so classes seldom or never seen in
+    # training still get a meaningful embedding. Needs a torch target whose head is a Linear layer.
+    class_source: str = "table"
     num_classes: int = 1000
     input_size: tuple[int, int] = (224, 224)
 
@@ -42,6 +49,9 @@ class ExplainerConfig(ConfigBase):
         for name in ("stage_channels", "fusion_channels", "head_channels", "embed_dim", "num_classes"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"explainer config: {name} must be a positive integer, got {getattr(self, name)}")
+        if self.class_source not in CLASS_SOURCES:
+            raise ConfigError(f"explainer config: class_source must be one of {', '.join(CLASS_SOURCES)}, "
+                              f"got '{self.class_source}'")
         if self.backbone != "target" and not self.backbone.startswith("timm:"):
             raise ConfigError(f"explainer config: backbone must be 'target' or 'timm:<arch>', got '{self.backbone}'")
 

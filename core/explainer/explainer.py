@@ -10,6 +10,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..models.adapter import ModelAdapter
+from ..models.head import classifier_weights
 from ..models.timm_adapter import load_timm
 from ..models.weights import tensor_fingerprint
 from ..targets import as_targets
@@ -147,6 +148,33 @@ def load_backbone(config: ExplainerConfig) -> ModelAdapter | None:
     return load_timm(config.backbone[len("timm:"):], config.backbone_weights)
 
 
+def class_weights_for(model: ModelAdapter, config: ExplainerConfig) -> torch.Tensor | None:
+    """The classifier rows a ``class_source="classifier"`` decoder needs (None for "table")."""
+    if config.class_source != "classifier":
+        return None
+    w = classifier_weights(model)
+    if w is None:
+        raise ConfigError(f"{model.name} ({model.kind}): class_source 'classifier' reads the model's last Linear "
+                          f"layer, and this model has none that Python can see. Use class_source 'table'.")
+    return w
+
+
+def with_class_source(explainer: Explainer, source: str) -> Explainer:
+    """The same explainer with its class embedding taken from ``source``. Going from "table" to
+    "classifier" keeps every trained weight and adds a zero projection, so the maps start unchanged."""
+    if explainer.config.class_source == source:
+        return explainer
+    config = dataclasses.replace(explainer.config, class_source=source)
+    old = explainer.decoder
+    decoder = L2RDecoder(config, old.feature_channels, old.feature_sizes, old.image_channels,
+                         class_weights_for(explainer.model, config)).to(explainer.device)
+    missing, unexpected = decoder.load_state_dict(old.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("class_proj.") for k in missing):
+        raise ConfigError(f"cannot move this explainer from class_source '{explainer.config.class_source}' to "
+                          f"'{source}' (weights {sorted(unexpected)[:3]} have no place); train a new one.")
+    return Explainer(explainer.model, config, decoder, explainer.backbone)
+
+
 def build_explainer(model: ModelAdapter, config: ExplainerConfig | None = None, *,
                     backbone: ModelAdapter | None = None) -> Explainer:
     """A fresh (untrained) explainer for ``model``; decoder channels probed from a dummy pass.
@@ -167,7 +195,8 @@ def build_explainer(model: ModelAdapter, config: ExplainerConfig | None = None, 
     if backbone is not None:
         backbone.to(model.device)
     channels, sizes = probe_features(model, config, backbone)
-    decoder = L2RDecoder(config, channels, sizes, model.preprocessing.channels).to(model.device)
+    decoder = L2RDecoder(config, channels, sizes, model.preprocessing.channels,
+                         class_weights_for(model, config)).to(model.device)
     return Explainer(model, config, decoder, backbone)
 
 

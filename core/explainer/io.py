@@ -18,7 +18,7 @@ from ..errors import ConfigError, ModelLoadError
 from ..models.adapter import ModelAdapter
 from ..models.weights import tensor_fingerprint
 from .config import ExplainerConfig
-from .explainer import Explainer, explainer_fingerprint, load_backbone, probe_features
+from .explainer import Explainer, class_weights_for, explainer_fingerprint, load_backbone, probe_features
 from .network import L2RDecoder
 from .protocol import ExplainerLike
 
@@ -148,7 +148,11 @@ def _load_folder(folder_or_file: str | Path, model: ModelAdapter, backbone: Mode
     if channels != [int(c) for c in meta["feature_channels"]]:
         raise ModelLoadError(f"{meta_path}: the model's features have channels {channels}, the explainer expects "
                              f"{meta['feature_channels']}. Load the matching explainer.")
-    decoder = L2RDecoder(config, channels, meta.get("feature_sizes") or sizes, model.preprocessing.channels)
+    try:
+        rows = class_weights_for(model, config)
+    except ConfigError as exc:
+        raise ModelLoadError(f"{meta_path}: {exc}") from None
+    decoder = L2RDecoder(config, channels, meta.get("feature_sizes") or sizes, model.preprocessing.channels, rows)
     state = _read_weights(weights_path)
     if meta.get("decoder_fingerprint") and tensor_fingerprint(state) != meta["decoder_fingerprint"]:
         raise ModelLoadError(f"{weights_path}: the weights do not match {meta_path.name} (damaged or swapped). "

@@ -102,7 +102,8 @@ class L2RDecoder(nn.Module):
     SCALES = (4.0, 2.0, 1.0, 0.5)
 
     def __init__(self, config: ExplainerConfig, feature_channels: list[int],
-                 feature_sizes: Sequence[Sequence[int]] | None = None, image_channels: int = 0) -> None:
+                 feature_sizes: Sequence[Sequence[int]] | None = None, image_channels: int = 0,
+                 class_weights: torch.Tensor | None = None) -> None:
         super().__init__()
         n = len(feature_channels)
         if n < 1:
@@ -114,6 +115,17 @@ class L2RDecoder(nn.Module):
         scales = self._scales(n) if self.token_grid else [1.0] * n
         self.class_embed = nn.Embedding(config.num_classes, config.embed_dim)
         nn.init.normal_(self.class_embed.weight, std=1.0)
+        self.class_proj: nn.Linear | None = None
+        if config.class_source == "classifier":
+            if class_weights is None or tuple(class_weights.shape[:1]) != (config.num_classes,):
+                raise ValueError("class_source 'classifier' needs the target's (num_classes, D) classifier weights")
+            rows = class_weights.detach().float()
+            rows = rows / rows.pow(2).mean(1, keepdim=True).sqrt().clamp_min(1e-12)  # unit RMS per class
+            # Not saved with the decoder: it is the target's own head, which loading checks by fingerprint.
+            self.register_buffer("class_rows", rows, persistent=False)
+            self.class_proj = nn.Linear(rows.shape[1], config.embed_dim)
+            nn.init.zeros_(self.class_proj.weight)  # starts as the table alone: a table explainer fine-tunes smoothly
+            nn.init.zeros_(self.class_proj.bias)
         self.reassemble = nn.ModuleList(
             Reassemble(c, s, config.embed_dim, sc) for c, sc in zip(feature_channels, scales))
         # DPT uses a 3x3 conv here; a 1x1 is 9x cheaper at the finest (stride-4) level, which
@@ -135,7 +147,10 @@ class L2RDecoder(nn.Module):
         """``image`` (B, C, H, W), the normalised input, is used (and required) with image_skip."""
         if len(features) != len(self.reassemble):
             raise ValueError(f"decoder expects {len(self.reassemble)} feature maps, got {len(features)}")
-        emb = self.class_embed(targets.to(features[0].device).long().reshape(-1))
+        t = targets.to(features[0].device).long().reshape(-1)
+        emb = self.class_embed(t)
+        if self.class_proj is not None:
+            emb = emb + self.class_proj(self.class_rows[t])
         levels = [conv(r(x.to(emb.dtype), emb))
                   for x, r, conv in zip(features, self.reassemble, self.to_fusion)]
         path = self.fusion[-1](levels[-1])

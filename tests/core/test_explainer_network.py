@@ -210,3 +210,51 @@ def test_image_skip_lets_pixels_inside_a_patch_move_the_map() -> None:
         assert bool((a - b).abs().max() > 1e-6) == skip
     with pytest.raises(ValueError, match="needs the input image"):
         ex.decoder(feats, t, (32, 32))
+
+
+def _classifier_explainer(model: TimmAdapter) -> Explainer:
+    cfg = ExplainerConfig(stage_channels=16, fusion_channels=8, head_channels=4, embed_dim=8, class_source="classifier")
+    return build_explainer(model, cfg)
+
+
+def test_classifier_class_source_embeds_a_class_by_its_classifier_row() -> None:
+    """With the table zeroed, two classes differ in their maps exactly when the model's classifier
+    rows for them differ: an unseen class is placed by what the model itself reads for it."""
+    model = tiny_timm("resnet10t", 32, classes=4)
+    head = model.module.get_classifier()
+    with torch.no_grad():
+        head.weight[2] = head.weight[1]  # classes 1 and 2 read the same features
+    ex = _classifier_explainer(model)
+    with torch.no_grad():
+        ex.decoder.class_embed.weight.zero_()
+        nn.init.normal_(ex.decoder.class_proj.weight)
+        x = torch.randn(1, 3, 32, 32)
+        m = [ex.explain(x, c)[0] for c in range(4)]
+    assert torch.allclose(m[1], m[2])
+    assert float((m[1] - m[3]).abs().max()) > 1e-3
+    rows = ex.decoder.class_rows
+    assert rows.pow(2).mean(1).tolist() == pytest.approx([1.0] * 4, rel=1e-4)  # unit RMS per class
+
+
+def test_a_table_explainer_gains_the_classifier_projection_without_changing_its_maps() -> None:
+    from l2r_core.explainer.explainer import with_class_source
+
+    model = tiny_timm("resnet10t", 32, classes=4)
+    table = build_explainer(model, SMALL)
+    moved = with_class_source(table, "classifier")
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(moved.explain(x, [0, 3])[0], table.explain(x, [0, 3])[0])
+    names = {n for n, p in moved.decoder.named_parameters() if p.requires_grad}
+    assert {"class_proj.weight", "class_proj.bias"} <= names and moved.config.class_source == "classifier"
+
+
+def test_classifier_class_source_needs_a_visible_linear_head(tmp_path) -> None:
+    target = _torchscript_target(tmp_path)
+    backbone = tiny_timm("resnet10t", 32)
+    cfg = ExplainerConfig(backbone="timm:resnet10t", backbone_weights="unused.safetensors", stage_channels=16,
+                          fusion_channels=8, head_channels=4, embed_dim=8, class_source="classifier")
+    with pytest.raises(ConfigError, match="class_source 'table'"):
+        build_explainer(target, cfg, backbone=backbone)
+    with pytest.raises(ConfigError, match="class_source"):
+        ExplainerConfig(class_source="words")

@@ -208,3 +208,24 @@ def test_image_skip_explainer_round_trips_and_exports(tmp_path) -> None:
     res = export_onnx(ex, tmp_path / "skip.onnx", fused=True)
     maps, _ = fused_explainer(load_model(str(res.path))).explain(x)
     assert float((maps - want).abs().max()) < TOL
+
+
+def test_classifier_class_source_round_trips_and_exports(tmp_path) -> None:
+    """The classifier rows are not saved with the decoder (they are the target's own); loading
+    takes them from the model again, and the ONNX file carries them as constants."""
+    from l2r_core.explainer import load_explainer
+
+    from ..core.fixtures_models import tiny_vit
+
+    model = tiny_vit(32, depth=4)
+    ex = build_explainer(model, ExplainerConfig(**{**SMALL.to_dict(), "class_source": "classifier"}))
+    torch.nn.init.normal_(ex.decoder.class_proj.weight, std=0.5)  # a trained projection
+    assert not any(k.startswith("class_rows") for k in ex.decoder.state_dict())
+    x, t = torch.randn(2, 3, 32, 32), torch.tensor([1, 3])
+    with torch.no_grad():
+        want, _ = ex.explain(x, t)
+        loaded, _ = load_explainer(save_explainer(ex, tmp_path / "ex").parent, model).explain(x, t)
+    assert torch.equal(loaded, want)
+    res = export_onnx(ex, tmp_path / "cls.onnx", fused=False)
+    got, _ = load_explainer(res.path, model).explain(x, t)
+    assert float((got - want).abs().max()) < TOL

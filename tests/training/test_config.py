@@ -48,9 +48,10 @@ def test_file_then_flags_precedence(tmp_path: Path) -> None:
 
 
 def test_threshold_ranking_flags() -> None:
-    args = _parse(["--ranking", "threshold", "--threshold-temperature", "0.2"])
+    args = _parse(["--ranking", "threshold", "--threshold-temperature", "0.2", "--class-source", "classifier"])
     cfg = resolve_config(None, overrides_from_args(args))
     assert cfg.loss.ranking == "threshold" and cfg.loss.threshold_temperature == 0.2
+    assert cfg.explainer == {"class_source": "classifier"}
     with pytest.raises(ConfigError, match="threshold_temperature"):
         resolve_config(None, overrides_from_args(_parse(["--threshold-temperature", "0"])))
 

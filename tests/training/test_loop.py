@@ -154,3 +154,14 @@ def test_threshold_ranking_trains_without_a_grid(tiny_model: Any, image_dir: Pat
     assert all(r["grid"] == 0 and 0.0 <= r["loss"] <= 2.1 and r["grad_norm"] > 0 for r in steps)
     meta = json.loads((result.explainer_dir / "explainer.json").read_text())
     assert meta["extra"]["training"]["loss"]["ranking"] == "threshold"
+
+
+def test_fine_tune_can_switch_the_class_source_to_the_classifier(tiny_model: Any, image_dir: Path,
+                                                                 tmp_path: Path) -> None:
+    first = train(tiny_config(image_dir, tmp_path / "a", steps=1), tiny_model)
+    cfg = tiny_config(image_dir, tmp_path / "b", steps=2, init=str(first.explainer_dir),
+                      **{"explainer.class_source": "classifier"})
+    done = train(cfg, tiny_model)
+    loaded = load_explainer(done.explainer_dir, tiny_model)
+    assert loaded.config.class_source == "classifier"
+    assert float(loaded.decoder.class_proj.weight.abs().sum()) > 0  # the projection was trained

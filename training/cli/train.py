@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 from l2r_core.errors import L2RError
 from l2r_core.images import set_max_pixels
 from l2r_core.progress import CancelToken
+from l2r_core.explainer.config import CLASS_SOURCES
 from l2r_core.ranking import NORMALIZE_MODES
 
 from ..budget import parse_duration
@@ -93,6 +94,9 @@ def add_train_parser(subparsers: Any) -> None:
     p.add_argument("--ranking", dest=_dest("loss.ranking"), choices=RANKINGS, default=None,
                    help="full N x N Gumbel-Sinkhorn on a grid of cells (paper), rank buckets, or threshold "
                    "(each pixel against the map's own quantiles, on the 21-point aha curve)")
+    p.add_argument("--class-source", dest=_dest("explainer.class_source"), choices=CLASS_SOURCES, default=None,
+                   help="class embedding: table (a learned row per class, the paper) or classifier (plus a learned "
+                   "projection of the model's own classifier weights; for classes seldom seen in training)")
     p.add_argument("--normalize", dest=_dest("loss.normalize"), choices=NORMALIZE_MODES, default=None,
                    help="scores into the ranking: softcap (default; spread bounded by --score-cap), "
                    "none (the paper's raw scores; can diverge) or minmax")
