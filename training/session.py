@@ -20,8 +20,7 @@ import torch
 from torch import nn
 
 from l2r_core.errors import ConfigError
-from l2r_core.explainer import Explainer, ExplainerConfig, build_explainer, load_explainer
-from l2r_core.explainer.explainer import with_class_source
+from l2r_core.explainer import Explainer, ExplainerConfig, build_explainer, load_explainer, with_class_source
 from l2r_core.metrics.hard import deletion_insertion
 from l2r_core.metrics.loss_target import TargetForLoss, autocast_context, use_bf16
 from l2r_core.metrics.references import make_reference

@@ -123,7 +123,7 @@ def sampled_curves(points: torch.Tensor, deletion: torch.Tensor, insertion: torc
     ``sample_percentiles``, closed by the ends (the image's and the reference's probabilities,
     (B,) each). The AUCs are the unbiased estimates of the ``n_points``-point trapezoid areas."""
     p_x, p_ref = (e.to(deletion.device).float() for e in ends)
-    end = 0.5 / (n_points - 1)  # trapezoid weight of each end point
+    end = float(trapezoid_weights(n_points)[0])  # the weight of each end point
     w = weights.to(deletion.device)
     zeros, ones = torch.zeros_like(p_x)[:, None], torch.ones_like(p_x)[:, None]
     # Both curves run between the image and the reference, so their ends add the same area.

@@ -244,7 +244,7 @@ def soft_rank_loss(model: ModelAdapter, x: torch.Tensor, raw_map: torch.Tensor,
     cfg = config or SoftLossConfig()
     if raw_map.requires_grad and torch.is_grad_enabled() and not model.supports_grad:
         raise ConfigError(f"{model.name}: the soft loss needs a differentiable (torch) model")
-    if grid is None:  # buckets: never rank more cells than the map has pixels
+    if grid is None and cfg.ranking != "threshold":  # buckets: never rank more cells than the map has pixels
         grid = (cfg.sample_grid(generator) if cfg.ranking == "full"
                 else min(cfg.bucket_resolution, *raw_map.shape[-2:]))
     if reference is None:
