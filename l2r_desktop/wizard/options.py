@@ -16,7 +16,8 @@ from typing import Any
 
 from l2r_core.errors import ConfigError
 from l2r_core.models.card import read_card
-from l2r_training.cli.train import FLAGS
+from l2r_core.explainer.config import ExplainerConfig
+from l2r_training.cli.train import CHOICE_FLAGS, FLAGS
 from l2r_training.config import TrainConfig
 from l2r_training.session import training_threads
 
@@ -27,7 +28,8 @@ __all__ = ["WizardOptions", "train_args", "resume_args", "total_steps", "trainin
 
 MODEL_KINDS = ("timm", "torchscript", "demo-cnn", "demo-vit")
 DEVICES = ("auto", "cpu", "cuda")
-# The method's published settings shown under "Advanced" (dotted TrainConfig keys, label).
+# Shown under "Advanced" (dotted TrainConfig keys, label): the method's published settings, then the
+# variants of l2r train (the threshold relaxation, the classifier class source, the spread second target).
 ADVANCED: list[tuple[str, str]] = [
     ("loss.grid_min", "Ranking grid, smallest G"),
     ("loss.grid_max", "Ranking grid, largest G"),
@@ -36,6 +38,10 @@ ADVANCED: list[tuple[str, str]] = [
     ("loss.n_iters", "Sinkhorn iterations"),
     ("loss.n_percentiles", "Percentiles on the soft curves"),
     ("loss.references", "References (drawn per step)"),
+    ("loss.ranking", "Ranking relaxation"),
+    ("loss.threshold_temperature", "Threshold temperature (x map std)"),
+    ("explainer.class_source", "Class embedding"),
+    ("second_target", "Second explained class"),
     ("loss.w_del", "Loss weight: deletion AUC"),
     ("loss.w_ins", "Loss weight: 1 - insertion AUC"),
     ("loss.w_peak", "Loss weight: peak penalty"),
@@ -43,12 +49,16 @@ ADVANCED: list[tuple[str, str]] = [
     ("warmup_frac", "Warm-up fraction"),
     ("checkpoint_every", "Checkpoint every N steps"),
 ]
-_FLAG_OF = {key: flag for flag, key, _typ, _help in FLAGS}
+_FLAG_OF = {key: flag for flag, key, _typ, _help in FLAGS + CHOICE_FLAGS}
+CHOICES: dict[str, tuple[str, ...]] = {key: choices for _flag, key, choices, _help in CHOICE_FLAGS}
 _ARCH = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
 def default_of(key: str) -> Any:
-    """The TrainConfig default of a dotted key (``loss.grid_min``), never a copy kept here."""
+    """The TrainConfig default of a dotted key (``loss.grid_min``), never a copy kept here.
+    ``explainer.*`` keys are overrides of ExplainerConfig, so its defaults apply."""
+    if key.startswith("explainer."):
+        return getattr(ExplainerConfig(), key.split(".", 1)[1])
     node: Any = TrainConfig()
     for part in key.split("."):
         node = getattr(node, part)
@@ -231,6 +241,8 @@ def advanced_reason(adv: dict[str, Any]) -> str:
         return "Tick at least one reference (black, mean or blur)."
     if int(adv["loss.n_percentiles"]) < 2:
         return "Use at least 2 percentiles."
+    if not float(adv["loss.threshold_temperature"]) > 0:
+        return "The threshold temperature must be above 0."
     return ""
 
 

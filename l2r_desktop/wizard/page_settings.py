@@ -1,9 +1,10 @@
 """Page 3: how to train: input size, length, batch, learning rate, device, output folder, an explainer
-to start from (fine-tuning), the advanced method settings, a time estimate (measured once, then
-recomputed as the settings change), and what to do with an earlier run in the output folder (resume
-it or start afresh), and the collapsible "Advanced" section (the method's published settings,
-pre-filled from TrainConfig's defaults, and an optional JSON config file). An output folder holding a trained explainer, or the one in use, is never
-replaced by default: a fresh folder next to it is proposed instead."""
+to start from (fine-tuning), a time estimate (measured once, then recomputed as the settings
+change), what to do with an earlier run in the output folder (resume it or start afresh), and the
+collapsible "Advanced" section: the method's published settings and the variants of `l2r train`,
+pre-filled from TrainConfig's defaults, and an optional JSON config file. An output folder holding
+a trained explainer, or the one in use, is never replaced by default: a fresh folder next to it is
+proposed instead."""
 from __future__ import annotations
 
 import math
@@ -18,7 +19,7 @@ from l2r_core.metrics.references import REFERENCE_KINDS
 
 from .common import PathField, ReasonPage
 from .estimate import estimate_text
-from .options import ADVANCED, DEVICES, default_of, fresh_folder, training_threads
+from .options import ADVANCED, CHOICES, DEVICES, default_of, fresh_folder, training_threads
 from .training_vm import TrainingViewModel
 from .viewmodel import WizardViewModel
 
@@ -282,7 +283,7 @@ class AdvancedSection(QWidget):
         super().__init__()
         self.vm = vm
         self.toggle = QToolButton()
-        self.toggle.setText("Advanced (the method's published settings)")
+        self.toggle.setText("Advanced (the method's published settings and its variants)")
         self.toggle.setCheckable(True)
         self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.toggle.setArrowType(Qt.ArrowType.RightArrow)
@@ -321,6 +322,11 @@ class AdvancedSection(QWidget):
                 box.toggled.connect(lambda _on: self._emit_references())
                 lay.addWidget(box)
             return row
+        if key in CHOICES:
+            combo = QComboBox()
+            combo.addItems(list(CHOICES[key]))
+            combo.currentTextChanged.connect(lambda text, k=key: self._on_choice(k, text))
+            return combo
         if isinstance(default, int):
             spin: QSpinBox | QDoubleSpinBox = QSpinBox()
             spin.setRange(0 if "every" in key else 1, 10_000_000)
@@ -331,6 +337,11 @@ class AdvancedSection(QWidget):
             spin.setSingleStep(0.1 if default >= 0.1 else default or 0.001)
         spin.valueChanged.connect(lambda v, k=key: self.vm.set_advanced(k, type(default_of(k))(v)))
         return spin
+
+    def _on_choice(self, key: str, text: str) -> None:
+        if key == "loss.ranking":  # the temperature only means something to the threshold relaxation
+            self.editors["loss.threshold_temperature"].setEnabled(text == "threshold")
+        self.vm.set_advanced(key, text)
 
     def _emit_references(self) -> None:
         boxes = self.editors["loss.references"].findChildren(QCheckBox)
@@ -343,8 +354,11 @@ class AdvancedSection(QWidget):
             if key == "loss.references":
                 for box in editor.findChildren(QCheckBox):
                     box.setChecked(box.text() in adv[key])
+            elif key in CHOICES:
+                editor.setCurrentText(adv[key])
             else:
                 editor.setValue(adv[key])
+        self.editors["loss.threshold_temperature"].setEnabled(adv["loss.ranking"] == "threshold")
         self.extra.set_text(self.vm.opts.extra_config)
 
     def restore_defaults(self) -> None:

@@ -72,6 +72,19 @@ FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--device", "device", str, "auto | cpu | cuda | cuda:N (default auto)"),
 ]
 
+# (flag, config key, choices, help): the method's variants, also offered by the training wizard.
+CHOICE_FLAGS: list[tuple[str, str, tuple[str, ...], str]] = [
+    ("--ranking", "loss.ranking", RANKINGS,
+     "full N x N Gumbel-Sinkhorn on a grid of cells (paper), rank buckets, or threshold "
+     "(each pixel against the map's own quantiles, on the 21-point aha curve)"),
+    ("--class-source", "explainer.class_source", CLASS_SOURCES,
+     "class embedding: table (a learned row per class, the paper) or classifier (plus a learned "
+     "projection of the model's own classifier weights; for classes seldom seen in training)"),
+    ("--second-target", "second_target", SECOND_TARGETS,
+     "the second class when top-1 is right: runner-up (the paper; default) or spread "
+     "(a class drawn from ranks 2-10, for class-sensitive maps on many-class models)"),
+]
+
 
 def add_train_parser(subparsers: Any) -> None:
     """Add the ``train`` subcommand and its flags to an argparse subparsers object."""
@@ -91,12 +104,8 @@ def add_train_parser(subparsers: Any) -> None:
     p.add_argument("--references", dest=_dest("loss.references"), default=None, metavar="KINDS",
                    type=lambda v: [r.strip() for r in v.split(",") if r.strip()],
                    help="reference kinds drawn per step, comma-separated (default black,mean,blur)")
-    p.add_argument("--ranking", dest=_dest("loss.ranking"), choices=RANKINGS, default=None,
-                   help="full N x N Gumbel-Sinkhorn on a grid of cells (paper), rank buckets, or threshold "
-                   "(each pixel against the map's own quantiles, on the 21-point aha curve)")
-    p.add_argument("--class-source", dest=_dest("explainer.class_source"), choices=CLASS_SOURCES, default=None,
-                   help="class embedding: table (a learned row per class, the paper) or classifier (plus a learned "
-                   "projection of the model's own classifier weights; for classes seldom seen in training)")
+    for flag, key, choices, text in CHOICE_FLAGS:
+        p.add_argument(flag, dest=_dest(key), choices=choices, default=None, help=text)
     p.add_argument("--normalize", dest=_dest("loss.normalize"), choices=NORMALIZE_MODES, default=None,
                    help="scores into the ranking: softcap (default; spread bounded by --score-cap), "
                    "none (the paper's raw scores; can diverge) or minmax")
@@ -108,9 +117,6 @@ def add_train_parser(subparsers: Any) -> None:
     p.add_argument("--targets", dest=_dest("targets"), choices=TARGET_MODES, default=None,
                    help="explained classes per image and step: one of top-1 and second, drawn per image (default), "
                    "or both (the paper)")
-    p.add_argument("--second-target", dest=_dest("second_target"), choices=SECOND_TARGETS, default=None,
-                   help="the second class when top-1 is right: runner-up (the paper; default) or spread "
-                   "(a class drawn from ranks 2-10, for class-sensitive maps on many-class models)")
     p.add_argument("--amp", dest=_dest("amp"), choices=AMP_MODES, default=None, nargs="?", const="bf16",
                    help="bf16 autocast of the target: auto (CUDA only; default), bf16 (CUDA, or a CPU with "
                    "native bf16), off")
