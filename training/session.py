@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from l2r_core.errors import ConfigError
-from l2r_core.explainer import Explainer, ExplainerConfig, build_explainer, load_explainer, with_class_source
+from l2r_core.explainer import Explainer, ExplainerConfig, build_explainer, load_explainer, with_extensions
 from l2r_core.metrics.hard import deletion_insertion
 from l2r_core.metrics.loss_target import TargetForLoss, autocast_context, use_bf16
 from l2r_core.metrics.references import make_reference
@@ -176,13 +176,14 @@ def needs_checkpointing(mode: str, per_image: int, images: int, free: int | None
 def make_explainer(config: TrainConfig, model: ModelAdapter) -> Explainer:
     """Fine-tune ``config.init`` when given, else a fresh decoder over the chosen backbone.
 
-    A fine-tune keeps the init's architecture; only its class source may change (``explainer``
-    ``class_source``), which adds the classifier projection without touching the trained weights."""
+    A fine-tune keeps the init's architecture; only our extensions may be switched on (``explainer``
+    ``class_source`` / ``class_evidence``), which adds their parts without touching the trained weights."""
     if config.init:
         loaded = load_explainer(config.init, model)
-        source = config.explainer.get("class_source")
-        if source and isinstance(loaded, Explainer):
-            loaded = with_class_source(loaded, str(source))
+        if isinstance(loaded, Explainer):
+            source, evidence = config.explainer.get("class_source"), config.explainer.get("class_evidence")
+            loaded = with_extensions(loaded, class_source=None if source is None else str(source),
+                                     class_evidence=None if evidence is None else bool(evidence))
         return loaded
     if config.backbone == "target" and not model.supports_features:
         raise ConfigError(f"{model.name}: this model type gives no intermediate features for the explainer. "

@@ -5,10 +5,10 @@
 ``l2r`` and ``l2r-refine`` attribution methods.
 """
 from .config import ExplainerConfig
-from .explainer import Explainer, build_explainer, explainer_fingerprint, with_class_source
+from .explainer import Explainer, build_explainer, explainer_fingerprint, with_extensions
 from .io import load_explainer, save_explainer
 from .network import L2RDecoder
 from .protocol import ExplainerLike
 
 __all__ = ["Explainer", "ExplainerConfig", "ExplainerLike", "L2RDecoder", "build_explainer", "explainer_fingerprint",
-           "load_explainer", "save_explainer", "with_class_source"]
+           "load_explainer", "save_explainer", "with_extensions"]

@@ -39,6 +39,12 @@ class ExplainerConfig(ConfigBase):
     # of the target's own classifier weights for the class, so classes seldom or never seen in
     # training still get a meaningful embedding. Needs a torch target whose head is a Linear layer.
     class_source: str = "table"
+    # Our extension (needs class_source "classifier" and the target as backbone): the class's
+    # evidence map, its classifier row applied at every position of the map the head pools (the
+    # class activation map of a pooled-then-linear head), joins the decoder's deepest level and is
+    # added to its output. The decoder then learns a correction of that map instead of finding the
+    # class's evidence through its narrow channels.
+    class_evidence: bool = False
     num_classes: int = 1000
     input_size: tuple[int, int] = (224, 224)
 
@@ -52,6 +58,9 @@ class ExplainerConfig(ConfigBase):
         if self.class_source not in CLASS_SOURCES:
             raise ConfigError(f"explainer config: class_source must be one of {', '.join(CLASS_SOURCES)}, "
                               f"got '{self.class_source}'")
+        if self.class_evidence and (self.class_source != "classifier" or self.backbone != "target"):
+            raise ConfigError("explainer config: class_evidence needs class_source 'classifier' and backbone "
+                              "'target' (it reads the target's own classifier and the map its head pools)")
         if self.backbone != "target" and not self.backbone.startswith("timm:"):
             raise ConfigError(f"explainer config: backbone must be 'target' or 'timm:<arch>', got '{self.backbone}'")
 

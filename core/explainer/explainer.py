@@ -94,8 +94,8 @@ class Explainer:
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """(target logits (B,K), feature maps); one target pass when the backbone is the target."""
-        if self.backbone is None:
-            logits, feats = self.model.logits_and_features(x, self._indices())
+        if self.backbone is None:  # with class_evidence the last map is the one the head pools
+            logits, feats = self.model.logits_and_features(x, self._indices(), head_input=self.config.class_evidence)
             return logits, list(feats)
         return self.model.logits(x), self._backbone_features(x)
 
@@ -134,6 +134,9 @@ def probe_features(model: ModelAdapter, config: ExplainerConfig,
     with torch.no_grad():
         feats = source.features(x)[1]
     bad = [tuple(f.shape) for f in feats if f.ndim != 4]
+    if config.class_evidence and feats[-1].ndim != 4:
+        raise ConfigError(f"{model.name}: class_evidence needs a target whose classifier pools an NCHW map (a CNN); "
+                          f"its head takes {tuple(feats[-1].shape)}. Train without class_evidence.")
     if bad:
         raise ConfigError(f"explainer: backbone features must be NCHW maps, got shapes {bad}")
     return [int(f.shape[1]) for f in feats], [[int(f.shape[2]), int(f.shape[3])] for f in feats]
@@ -159,19 +162,28 @@ def class_weights_for(model: ModelAdapter, config: ExplainerConfig) -> torch.Ten
     return w
 
 
-def with_class_source(explainer: Explainer, source: str) -> Explainer:
-    """The same explainer with its class embedding taken from ``source``. Going from "table" to
-    "classifier" keeps every trained weight and adds a zero projection, so the maps start unchanged."""
-    if explainer.config.class_source == source:
+def with_extensions(explainer: Explainer, *, class_source: str | None = None,
+                    class_evidence: bool | None = None) -> Explainer:
+    """The same trained explainer with our decoder extensions switched as given (None: unchanged).
+    Every trained weight is kept and the new parts start at zero: moving from "table" to
+    "classifier" leaves the maps unchanged; adding class_evidence starts each map as the decoder's
+    own (standardised) map plus the class's evidence map."""
+    wanted = {"class_source": class_source, "class_evidence": class_evidence}
+    changes = {k: v for k, v in wanted.items() if v is not None and getattr(explainer.config, k) != v}
+    if not changes:
         return explainer
-    config = dataclasses.replace(explainer.config, class_source=source)
+    config = dataclasses.replace(explainer.config, **changes)  # validated again
     old = explainer.decoder
-    decoder = L2RDecoder(config, old.feature_channels, old.feature_sizes, old.image_channels,
+    channels, sizes = old.feature_channels, old.feature_sizes
+    if "class_evidence" in changes:  # the feature list gains (or loses) the map the head pools
+        channels, sizes = probe_features(explainer.model, config, explainer.backbone)
+    decoder = L2RDecoder(config, channels, sizes, old.image_channels,
                          class_weights_for(explainer.model, config)).to(explainer.device)
     missing, unexpected = decoder.load_state_dict(old.state_dict(), strict=False)
-    if unexpected or any(not k.startswith("class_proj.") for k in missing):
-        raise ConfigError(f"cannot move this explainer from class_source '{explainer.config.class_source}' to "
-                          f"'{source}' (weights {sorted(unexpected)[:3]} have no place); train a new one.")
+    added = ("class_proj.", "evidence_in.", "evidence_log_gain")
+    if unexpected or any(not k.startswith(added) for k in missing):
+        raise ConfigError(f"cannot change this explainer's {', '.join(changes)} (weights {sorted(unexpected)[:3]} "
+                          f"have no place); train a new one.")
     return Explainer(explainer.model, config, decoder, explainer.backbone)
 
 

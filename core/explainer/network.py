@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..metrics.threshold import standardized
 from .config import ExplainerConfig
 
 
@@ -100,18 +101,24 @@ class L2RDecoder(nn.Module):
     """
 
     SCALES = (4.0, 2.0, 1.0, 0.5)
+    EVIDENCE_GAIN_RATE = 20.0
 
     def __init__(self, config: ExplainerConfig, feature_channels: list[int],
                  feature_sizes: Sequence[Sequence[int]] | None = None, image_channels: int = 0,
                  class_weights: torch.Tensor | None = None) -> None:
         super().__init__()
-        n = len(feature_channels)
+        self.feature_channels = [int(c) for c in feature_channels]
+        self.feature_sizes = [[int(v) for v in sz] for sz in feature_sizes] if feature_sizes else None
+        # With class_evidence the last feature map is the one the target's head pools: it feeds the
+        # evidence map, not a decoder level.
+        self.class_evidence = bool(config.class_evidence)
+        level_channels = self.feature_channels[:-1] if self.class_evidence else self.feature_channels
+        level_sizes = self.feature_sizes[:-1] if self.class_evidence and self.feature_sizes else self.feature_sizes
+        n = len(level_channels)
         if n < 1:
             raise ValueError("L2RDecoder needs at least one feature map")
         s, f, h = config.stage_channels, config.fusion_channels, config.head_channels
-        self.feature_channels = [int(c) for c in feature_channels]
-        self.feature_sizes = [[int(v) for v in sz] for sz in feature_sizes] if feature_sizes else None
-        self.token_grid = _same_resolution(feature_sizes) and n > 1
+        self.token_grid = _same_resolution(level_sizes) and n > 1
         scales = self._scales(n) if self.token_grid else [1.0] * n
         self.class_embed = nn.Embedding(config.num_classes, config.embed_dim)
         nn.init.normal_(self.class_embed.weight, std=1.0)
@@ -126,8 +133,18 @@ class L2RDecoder(nn.Module):
             self.class_proj = nn.Linear(rows.shape[1], config.embed_dim)
             nn.init.zeros_(self.class_proj.weight)  # starts as the table alone: a table explainer fine-tunes smoothly
             nn.init.zeros_(self.class_proj.bias)
+        if self.class_evidence:
+            if self.class_proj is None or self.feature_channels[-1] != self.class_rows.shape[1]:
+                raise ValueError("class_evidence needs class_source 'classifier' and a last feature map with as many "
+                                 "channels as the classifier's input")
+            # Zero-initialised input, log-gain 0: an evidence decoder starts as its own map plus the
+            # evidence map scaled to the same spread, in equal parts.
+            self.evidence_in = nn.Conv2d(1, f, 1)
+            nn.init.zeros_(self.evidence_in.weight)
+            nn.init.zeros_(self.evidence_in.bias)
+            self.evidence_log_gain = nn.Parameter(torch.zeros(()))
         self.reassemble = nn.ModuleList(
-            Reassemble(c, s, config.embed_dim, sc) for c, sc in zip(feature_channels, scales))
+            Reassemble(c, s, config.embed_dim, sc) for c, sc in zip(level_channels, scales))
         # DPT uses a 3x3 conv here; a 1x1 is 9x cheaper at the finest (stride-4) level, which
         # dominates a CNN target's cost, and the residual units that follow give the spatial context.
         self.to_fusion = nn.ModuleList(nn.Conv2d(s, f, 1, bias=False) for _ in range(n))
@@ -145,14 +162,21 @@ class L2RDecoder(nn.Module):
     def forward(self, features: list[torch.Tensor], targets: torch.Tensor,
                 out_size: tuple[int, int], image: torch.Tensor | None = None) -> torch.Tensor:
         """``image`` (B, C, H, W), the normalised input, is used (and required) with image_skip."""
-        if len(features) != len(self.reassemble):
-            raise ValueError(f"decoder expects {len(self.reassemble)} feature maps, got {len(features)}")
+        if len(features) != len(self.feature_channels):
+            raise ValueError(f"decoder expects {len(self.feature_channels)} feature maps, got {len(features)}")
         t = targets.to(features[0].device).long().reshape(-1)
         emb = self.class_embed(t)
         if self.class_proj is not None:
             emb = emb + self.class_proj(self.class_rows[t])
+        evidence = None
+        if self.class_evidence:
+            *features, pooled = features
+            evidence = self.evidence_map(pooled, t)
         levels = [conv(r(x.to(emb.dtype), emb))
                   for x, r, conv in zip(features, self.reassemble, self.to_fusion)]
+        if evidence is not None:
+            deepest = F.interpolate(evidence[:, None], size=levels[-1].shape[-2:], mode="bilinear", align_corners=False)
+            levels[-1] = levels[-1] + self.evidence_in(deepest.to(levels[-1].dtype))
         path = self.fusion[-1](levels[-1])
         for i in range(len(levels) - 2, -1, -1):  # top-down: deepest to shallowest
             path = self.fusion[i](path, levels[i])
@@ -165,4 +189,22 @@ class L2RDecoder(nn.Module):
                 image = F.interpolate(image, size=tuple(out_size), mode="bilinear", align_corners=False)
             y = torch.cat([y, image.to(y.dtype)], dim=1)
         y = F.relu(self.head_refine(y))
-        return self.head_out(y)[:, 0]
+        out = self.head_out(y)[:, 0]
+        if evidence is None:
+            return out
+        full = F.interpolate(evidence[:, None], size=tuple(out_size), mode="bilinear", align_corners=False)[:, 0]
+        # Scaled to the own map's spread rather than standardising the own map: the same ranking,
+        # without amplifying float noise of a near-flat map (exported graphs must match torch).
+        spread = out.flatten(1).std(1, correction=0).clamp_min(1e-6)[:, None, None]
+        return out + self.evidence_gain() * spread * full
+
+    def evidence_gain(self) -> torch.Tensor:
+        """The evidence map's weight against the decoder's own map (in units of its spread). Adam moves each
+        parameter by about the learning rate per step, and this weight must be able to move by
+        about e-fold within a few hundred steps, so its log is scaled up."""
+        return (self.EVIDENCE_GAIN_RATE * self.evidence_log_gain).exp()
+
+    def evidence_map(self, pooled: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """(B, h, w) standardised evidence for each target class: its classifier row (unit RMS) dotted
+        with the pooled map at every position. Pooling then the linear head averages exactly this map."""
+        return standardized(torch.einsum("bchw,bc->bhw", pooled.float(), self.class_rows[targets]))

@@ -62,7 +62,7 @@ def standardized(maps: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """Each (H, W) map of a (B, H, W) batch shifted and scaled to mean 0, std 1 (differentiably),
     so a fixed threshold temperature means the same for maps of any scale."""
     flat = maps.float().flatten(1)
-    mean, std = flat.mean(1), flat.std(1).clamp_min(eps)
+    mean, std = flat.mean(1), flat.std(1, correction=0).clamp_min(eps)  # a 1x1 map gives 0, not NaN
     return (maps.float() - mean[:, None, None]) / std[:, None, None]
 
 

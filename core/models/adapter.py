@@ -77,9 +77,10 @@ class ModelAdapter(ABC):
         return False
 
     def logits_and_features(
-        self, x: torch.Tensor, indices: Sequence[int] | int = 4
+        self, x: torch.Tensor, indices: Sequence[int] | int = 4, *, head_input: bool = False
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Logits plus intermediate NCHW feature maps from one pass (timm models only)."""
+        """Logits plus intermediate NCHW feature maps from one pass (timm models only). With
+        ``head_input`` the list ends with the map the classifier head pools (its input)."""
         raise NotImplementedError(f"{self.name}: this model type gives no intermediate features")
 
     def describe(self) -> dict[str, object]:

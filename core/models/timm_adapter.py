@@ -55,10 +55,10 @@ class TimmAdapter(ModelAdapter):
         return hasattr(self._model, "forward_intermediates")
 
     def logits_and_features(
-        self, x: torch.Tensor, indices: Sequence[int] | int = 4
+        self, x: torch.Tensor, indices: Sequence[int] | int = 4, *, head_input: bool = False
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         final, inter = self._model.forward_intermediates(x, indices=indices)  # type: ignore[operator]
-        return self._model.forward_head(final), list(inter)  # type: ignore[operator]
+        return self._model.forward_head(final), list(inter) + ([final] if head_input else [])  # type: ignore[operator]
 
     def describe(self) -> dict[str, object]:
         d = super().describe()

@@ -41,6 +41,7 @@ ADVANCED: list[tuple[str, str]] = [
     ("loss.ranking", "Ranking relaxation"),
     ("loss.threshold_temperature", "Threshold temperature (x map std)"),
     ("explainer.class_source", "Class embedding"),
+    ("explainer.class_evidence", "Add the class's evidence map"),
     ("second_target", "Second explained class"),
     ("loss.w_del", "Loss weight: deletion AUC"),
     ("loss.w_ins", "Loss weight: 1 - insertion AUC"),
@@ -243,12 +244,14 @@ def advanced_reason(adv: dict[str, Any]) -> str:
         return "Use at least 2 percentiles."
     if not float(adv["loss.threshold_temperature"]) > 0:
         return "The threshold temperature must be above 0."
+    if adv["explainer.class_evidence"] and adv["explainer.class_source"] != "classifier":
+        return "The class's evidence map needs the classifier class embedding."
     return ""
 
 
 # -- the command line -------------------------------------------------------------------------
 def _flag(key: str) -> str:
-    return "--references" if key == "loss.references" else _FLAG_OF[key]
+    return {"loss.references": "--references", "explainer.class_evidence": "--class-evidence"}.get(key) or _FLAG_OF[key]
 
 
 def _fmt(value: Any) -> str:
@@ -287,7 +290,11 @@ def train_args(o: WizardOptions, *, out: str | None = None, overwrite: bool = Fa
     if o.image_size:
         args += ["--image-size", str(o.image_size)]
     for key, value in o.advanced.items():
-        if value != default_of(key):
+        if value == default_of(key):
+            continue
+        if isinstance(value, bool):  # a switch: --flag or --no-flag
+            args.append(_flag(key) if value else "--no-" + _flag(key)[2:])
+        else:
             args += [_flag(key), _fmt(value)]
     if o.extra_config.strip():
         args += ["--config", o.extra_config.strip()]

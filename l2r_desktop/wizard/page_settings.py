@@ -322,6 +322,10 @@ class AdvancedSection(QWidget):
                 box.toggled.connect(lambda _on: self._emit_references())
                 lay.addWidget(box)
             return row
+        if isinstance(default, bool):
+            check = QCheckBox()
+            check.toggled.connect(lambda on, k=key: self.vm.set_advanced(k, bool(on)))
+            return check
         if key in CHOICES:
             combo = QComboBox()
             combo.addItems(list(CHOICES[key]))
@@ -354,6 +358,8 @@ class AdvancedSection(QWidget):
             if key == "loss.references":
                 for box in editor.findChildren(QCheckBox):
                     box.setChecked(box.text() in adv[key])
+            elif isinstance(editor, QCheckBox):
+                editor.setChecked(bool(adv[key]))
             elif key in CHOICES:
                 editor.setCurrentText(adv[key])
             else:

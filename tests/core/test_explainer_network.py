@@ -237,11 +237,11 @@ def test_classifier_class_source_embeds_a_class_by_its_classifier_row() -> None:
 
 
 def test_a_table_explainer_gains_the_classifier_projection_without_changing_its_maps() -> None:
-    from l2r_core.explainer.explainer import with_class_source
+    from l2r_core.explainer.explainer import with_extensions
 
     model = tiny_timm("resnet10t", 32, classes=4)
     table = build_explainer(model, SMALL)
-    moved = with_class_source(table, "classifier")
+    moved = with_extensions(table, class_source="classifier")
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(moved.explain(x, [0, 3])[0], table.explain(x, [0, 3])[0])
@@ -258,3 +258,79 @@ def test_classifier_class_source_needs_a_visible_linear_head(tmp_path) -> None:
         build_explainer(target, cfg, backbone=backbone)
     with pytest.raises(ConfigError, match="class_source"):
         ExplainerConfig(class_source="words")
+
+
+EVIDENCE = ExplainerConfig(stage_channels=16, fusion_channels=8, head_channels=4, embed_dim=8,
+                           class_source="classifier", class_evidence=True)
+
+
+def test_the_evidence_map_is_the_class_activation_map_that_the_head_averages() -> None:
+    """Pooling then the linear head equals averaging the evidence map, so its mean (before
+    standardising) is the class's logit minus the bias: checked against the model's own logits."""
+    model = tiny_timm("resnet10t", 96, classes=4)
+    ex = build_explainer(model, EVIDENCE)
+    x = torch.randn(3, 3, 96, 96)
+    with torch.no_grad():
+        logits, feats = ex.features(x)
+        pooled = feats[-1]
+        head = model.module.get_classifier()
+        assert pooled.shape[1] == head.in_features == ex.decoder.feature_channels[-1]
+        raw = torch.einsum("bchw,kc->bkhw", pooled, head.weight).mean((2, 3)) + head.bias
+        assert torch.allclose(raw, logits, atol=1e-4)
+        ev = ex.decoder.evidence_map(pooled, torch.tensor([0, 1, 3]))
+    assert ev.shape == (3, *pooled.shape[-2:])
+    assert ev.flatten(1).mean(1).abs().max() < 1e-5
+    assert ev.flatten(1).std(1, correction=0).tolist() == pytest.approx([1.0] * 3, abs=1e-4)
+
+
+def _z(m: torch.Tensor) -> torch.Tensor:
+    return (m - m.mean((1, 2), keepdim=True)) / m.std((1, 2), keepdim=True)
+
+
+def test_a_fresh_evidence_explainer_ranks_like_its_evidence_map_and_the_class_changes_it() -> None:
+    model = tiny_timm("resnet10t", 64, classes=4)
+    ex = build_explainer(model, EVIDENCE)
+    with torch.no_grad():  # the decoder's own map switched off: the output is the evidence map alone
+        ex.decoder.head_out.weight.zero_()
+        ex.decoder.head_out.bias.zero_()
+        x = torch.randn(2, 3, 64, 64)
+        maps, _ = ex.explain(x, [1, 2])
+        pooled = ex.features(x)[1][-1]
+        ev = ex.decoder.evidence_map(pooled, torch.tensor([1, 2]))
+        up = torch.nn.functional.interpolate(ev[:, None], size=(64, 64), mode="bilinear", align_corners=False)[:, 0]
+        assert torch.allclose(_z(maps), _z(up), atol=1e-4)  # the same map, up to scale
+        other, _ = ex.explain(x, [3, 3])
+    assert float((_z(other) - _z(maps)).abs().max()) > 1e-2  # another class, another map
+    trainable = {n for n, p in ex.decoder.named_parameters() if p.requires_grad}
+    assert {"evidence_in.weight", "evidence_log_gain"} <= trainable
+
+
+def test_a_trained_explainer_gains_the_evidence_map_and_keeps_its_weights(tmp_path) -> None:
+    from l2r_core.explainer import load_explainer, save_explainer
+    from l2r_core.explainer.explainer import with_extensions
+
+    model = tiny_timm("resnet10t", 64, classes=4)
+    table = build_explainer(model, SMALL)
+    ev = with_extensions(table, class_source="classifier", class_evidence=True)
+    assert ev.config.class_evidence and len(ev.decoder.feature_channels) == len(table.decoder.feature_channels) + 1
+    old, new = table.decoder.state_dict(), ev.decoder.state_dict()
+    assert all(torch.equal(old[k], new[k]) for k in old)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        own = table.explain(x, [0, 1])[0]
+        ev.decoder.evidence_log_gain.fill_(-2.0)  # evidence weighted out (gain e^-40): the old map is left
+        assert torch.allclose(ev.explain(x, [0, 1])[0], own, atol=1e-5)
+        ev.decoder.evidence_log_gain.fill_(0.5)
+        save_explainer(ev, tmp_path / "ev")
+        back = load_explainer(tmp_path / "ev", model)
+        assert back.config.class_evidence and torch.allclose(back.explain(x, [0, 1])[0], ev.explain(x, [0, 1])[0])
+    with pytest.raises(ConfigError, match="cannot change"):
+        with_extensions(ev, class_evidence=False)
+
+
+def test_class_evidence_is_refused_where_it_cannot_work() -> None:
+    with pytest.raises(ConfigError, match="class_evidence needs class_source 'classifier'"):
+        ExplainerConfig(class_evidence=True)
+    vit = tiny_timm("vit_tiny_patch16_224", 32, classes=4, img_size=32, patch_size=8)
+    with pytest.raises(ConfigError, match="pools an NCHW map"):
+        build_explainer(vit, EVIDENCE)

@@ -229,3 +229,23 @@ def test_classifier_class_source_round_trips_and_exports(tmp_path) -> None:
     res = export_onnx(ex, tmp_path / "cls.onnx", fused=False)
     got, _ = load_explainer(res.path, model).explain(x, t)
     assert float((got - want).abs().max()) < TOL
+
+
+def test_class_evidence_explainer_exports_with_parity(tmp_path) -> None:
+    """The evidence map (the head's input map and the classifier rows) is part of the exported graph."""
+    weights = make_tiny_model(tmp_path / "model", size=96)
+    model = load_model("timm:resnet10t", weights=weights)
+    ex = build_explainer(model, ExplainerConfig(**{**SMALL.to_dict(), "class_source": "classifier",
+                                                   "class_evidence": True}))
+    with torch.no_grad():
+        ex.decoder.evidence_log_gain.fill_(0.3)
+    x, t = torch.randn(2, 3, 96, 96), torch.tensor([1, 4])
+    with torch.no_grad():
+        want, _ = ex.explain(x, t)
+        want_top, _ = ex.explain(x)
+    alone = export_onnx(ex, tmp_path / "evidence.onnx")
+    got, _ = load_explainer(alone.path, model).explain(x, t)
+    assert float((got - want).abs().max()) < TOL
+    fused = export_onnx(ex, tmp_path / "fused.onnx", fused=True)
+    top, _ = fused_explainer(load_model(str(fused.path))).explain(x)
+    assert float((top - want_top).abs().max()) < TOL

@@ -92,8 +92,9 @@ def test_standardized_maps_have_zero_mean_and_unit_spread() -> None:
     m = 5.0 + 3.0 * torch.randn(3, 10, 10, generator=torch.Generator().manual_seed(0))
     z = standardized(m)
     assert z.flatten(1).mean(1).abs().max() < 1e-5
-    assert z.flatten(1).std(1).tolist() == pytest.approx([1.0, 1.0, 1.0], abs=1e-5)
+    assert z.flatten(1).std(1, correction=0).tolist() == pytest.approx([1.0, 1.0, 1.0], abs=1e-5)
     assert bool(torch.isfinite(standardized(torch.ones(1, 4, 4))).all())  # a flat map stays finite
+    assert standardized(torch.full((2, 1, 1), 3.0)).tolist() == [[[0.0]], [[0.0]]]  # so does a single pixel
 
 
 def test_bad_threshold_settings_are_refused() -> None:

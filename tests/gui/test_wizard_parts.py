@@ -86,6 +86,9 @@ def test_invalid_inputs_keep_next_disabled_with_a_reason(qtbot, wiz, wizard_weig
     sp.advanced.editors["loss.threshold_temperature"].setValue(0.0)
     _blocked(wiz, "threshold temperature must be above 0")
     sp.advanced.restore_defaults()
+    sp.advanced.editors["explainer.class_evidence"].setChecked(True)
+    _blocked(wiz, "evidence map needs the classifier class embedding")
+    sp.advanced.restore_defaults()
     sp.advanced.extra.edit.setText(str(tmp_path / "nope.json"))
     _blocked(wiz, "extra config file")
     sp.advanced.extra.edit.setText("")
@@ -101,6 +104,7 @@ def test_advanced_defaults_come_from_train_config(qtbot, wiz):
     assert (adv["loss.w_del"], adv["loss.w_ins"], adv["loss.w_peak"]) == (1.0, 1.0, 0.0025)
     assert (adv["loss.ranking"], adv["explainer.class_source"], adv["second_target"]) == ("full", "table", "runner-up")
     assert adv["loss.threshold_temperature"] == cfg.loss.threshold_temperature == 0.1
+    assert adv["explainer.class_evidence"] is False
     sec = wiz.page(PAGE_SETTINGS).advanced  # the settings page shows the same values
     sec.load()
     assert sec.editors["loss.grid_max"].value() == 28 and sec.editors["loss.w_peak"].value() == pytest.approx(0.0025)
@@ -116,15 +120,17 @@ def test_the_variant_choices_reach_the_options_and_the_temperature_follows_the_r
     assert ranking.currentText() == "full" and not temperature.isEnabled()
     ranking.setCurrentText("threshold")
     adv.editors["explainer.class_source"].setCurrentText("classifier")
-    assert temperature.isEnabled()
+    adv.editors["explainer.class_evidence"].setChecked(True)
+    assert temperature.isEnabled() and wiz.vm.opts.advanced["explainer.class_evidence"] is True
     assert (wiz.vm.opts.advanced["loss.ranking"], wiz.vm.opts.advanced["explainer.class_source"]) == (
         "threshold", "classifier")
     args = train_args(wiz.vm.opts)
     assert args[args.index("--ranking") + 1] == "threshold" and args[args.index("--class-source") + 1] == "classifier"
+    assert "--class-evidence" in args
     assert "--second-target" not in args  # left at its default
     adv.restore_defaults()
     assert ranking.currentText() == "full" and not temperature.isEnabled()
-    assert wiz.vm.opts.advanced["loss.ranking"] == "full"
+    assert wiz.vm.opts.advanced["loss.ranking"] == "full" and not adv.editors["explainer.class_evidence"].isChecked()
 
 
 def test_the_command_line_means_what_the_pages_say(tmp_path):
@@ -150,10 +156,12 @@ def test_the_command_line_means_what_the_pages_say(tmp_path):
     assert (cfg.loss.ranking, cfg.explainer, cfg.second_target) == ("full", {}, "runner-up")
     # The method's variants reach the trainer as their own flags.
     o.advanced.update({"loss.ranking": "threshold", "loss.threshold_temperature": 0.2,
-                       "explainer.class_source": "classifier", "second_target": "spread"})
+                       "explainer.class_source": "classifier", "explainer.class_evidence": True,
+                       "second_target": "spread"})
     variant, _ = resolve_args(parser.parse_args(train_args(o)))
     assert (variant.loss.ranking, variant.loss.threshold_temperature) == ("threshold", 0.2)
-    assert variant.explainer == {"class_source": "classifier"} and variant.second_target == "spread"
+    assert variant.explainer == {"class_source": "classifier", "class_evidence": True}
+    assert variant.second_target == "spread"
     o.advanced = advanced_defaults()
     # The estimate's one step: same settings, a temporary folder, no validation on the way.
     probe, _ = resolve_args(parser.parse_args(train_args(o, out=str(tmp_path / "t"), steps=1, val_every=0)))

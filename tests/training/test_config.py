@@ -52,6 +52,11 @@ def test_threshold_ranking_flags() -> None:
     cfg = resolve_config(None, overrides_from_args(args))
     assert cfg.loss.ranking == "threshold" and cfg.loss.threshold_temperature == 0.2
     assert cfg.explainer == {"class_source": "classifier"}
+    args = _parse(["--class-source", "classifier", "--class-evidence"])
+    assert resolve_config(None, overrides_from_args(args)).explainer == {"class_source": "classifier",
+                                                                         "class_evidence": True}
+    assert resolve_config(None, overrides_from_args(_parse(["--no-class-evidence"]))).explainer == {
+        "class_evidence": False}
     with pytest.raises(ConfigError, match="threshold_temperature"):
         resolve_config(None, overrides_from_args(_parse(["--threshold-temperature", "0"])))
 

@@ -165,3 +165,14 @@ def test_fine_tune_can_switch_the_class_source_to_the_classifier(tiny_model: Any
     loaded = load_explainer(done.explainer_dir, tiny_model)
     assert loaded.config.class_source == "classifier"
     assert float(loaded.decoder.class_proj.weight.abs().sum()) > 0  # the projection was trained
+
+
+def test_fine_tune_can_add_the_class_evidence_map(tiny_model: Any, image_dir: Path, tmp_path: Path) -> None:
+    first = train(tiny_config(image_dir, tmp_path / "a", steps=1, image_size=64), tiny_model)
+    cfg = tiny_config(image_dir, tmp_path / "b", steps=2, image_size=64, init=str(first.explainer_dir),
+                      **{"explainer.class_source": "classifier", "explainer.class_evidence": True})
+    done = train(cfg, tiny_model)
+    loaded = load_explainer(done.explainer_dir, tiny_model)
+    assert loaded.config.class_evidence and loaded.config.class_source == "classifier"
+    assert float(loaded.decoder.evidence_in.weight.abs().sum()) > 0  # the evidence input was trained
+    assert float(loaded.decoder.evidence_log_gain) != 0.0

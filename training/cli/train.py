@@ -106,6 +106,10 @@ def add_train_parser(subparsers: Any) -> None:
                    help="reference kinds drawn per step, comma-separated (default black,mean,blur)")
     for flag, key, choices, text in CHOICE_FLAGS:
         p.add_argument(flag, dest=_dest(key), choices=choices, default=None, help=text)
+    p.add_argument("--class-evidence", dest=_dest("explainer.class_evidence"), action=argparse.BooleanOptionalAction,
+                   default=None, help="add the class's evidence map (its classifier row applied to the map the head "
+                   "pools) to the decoder, which learns a correction of it; needs --class-source classifier and a "
+                   "CNN target (default off)")
     p.add_argument("--normalize", dest=_dest("loss.normalize"), choices=NORMALIZE_MODES, default=None,
                    help="scores into the ranking: softcap (default; spread bounded by --score-cap), "
                    "none (the paper's raw scores; can diverge) or minmax")
