@@ -353,7 +353,9 @@ class AdvancedSection(QWidget):
 
     def load(self) -> None:
         """Show the view-model's values."""
-        adv = self.vm.opts.advanced
+        # A copy: each reference box reports the boxes ticked so far as it is set, which would
+        # otherwise overwrite the values still to be shown (only the first reference survived).
+        adv = dict(self.vm.opts.advanced)
         for key, editor in self.editors.items():
             if key == "loss.references":
                 for box in editor.findChildren(QCheckBox):

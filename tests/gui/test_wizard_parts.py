@@ -107,6 +107,9 @@ def test_advanced_defaults_come_from_train_config(qtbot, wiz):
     assert adv["explainer.class_evidence"] is False
     sec = wiz.page(PAGE_SETTINGS).advanced  # the settings page shows the same values
     sec.load()
+    boxes = sec.editors["loss.references"].findChildren(QCheckBox)
+    assert [b.text() for b in boxes if b.isChecked()] == ["black", "mean", "blur"]
+    assert wiz.vm.opts.advanced["loss.references"] == ["black", "mean", "blur"]  # showing them changes nothing
     assert sec.editors["loss.grid_max"].value() == 28 and sec.editors["loss.w_peak"].value() == pytest.approx(0.0025)
     opts = WizardOptions()
     assert (opts.batch_size, opts.lr, opts.epochs, opts.length_unit) == (cfg.batch_size, cfg.lr, cfg.epochs, "epochs")
