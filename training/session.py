@@ -181,9 +181,8 @@ def make_explainer(config: TrainConfig, model: ModelAdapter) -> Explainer:
     if config.init:
         loaded = load_explainer(config.init, model)
         if isinstance(loaded, Explainer):
-            source, evidence = config.explainer.get("class_source"), config.explainer.get("class_evidence")
-            loaded = with_extensions(loaded, class_source=None if source is None else str(source),
-                                     class_evidence=None if evidence is None else bool(evidence))
+            loaded = with_extensions(loaded, class_source=config.explainer.get("class_source"),
+                                     class_evidence=config.explainer.get("class_evidence"))
         return loaded
     if config.backbone == "target" and not model.supports_features:
         raise ConfigError(f"{model.name}: this model type gives no intermediate features for the explainer. "

@@ -167,7 +167,7 @@ def with_extensions(explainer: Explainer, *, class_source: str | None = None,
     """The same trained explainer with our decoder extensions switched as given (None: unchanged).
     Every trained weight is kept and the new parts start at zero: moving from "table" to
     "classifier" leaves the maps unchanged; adding class_evidence starts each map as the decoder's
-    own (standardised) map plus the class's evidence map."""
+    own map plus the class's evidence map scaled to the same spread."""
     wanted = {"class_source": class_source, "class_evidence": class_evidence}
     changes = {k: v for k, v in wanted.items() if v is not None and getattr(explainer.config, k) != v}
     if not changes:

@@ -29,7 +29,8 @@ __all__ = ["WizardOptions", "train_args", "resume_args", "total_steps", "trainin
 MODEL_KINDS = ("timm", "torchscript", "demo-cnn", "demo-vit")
 DEVICES = ("auto", "cpu", "cuda")
 # Shown under "Advanced" (dotted TrainConfig keys, label): the method's published settings, then the
-# variants of l2r train (the threshold relaxation, the classifier class source, the spread second target).
+# variants of l2r train (the threshold relaxation, the classifier class source and its evidence map,
+# the spread second target).
 ADVANCED: list[tuple[str, str]] = [
     ("loss.grid_min", "Ranking grid, smallest G"),
     ("loss.grid_max", "Ranking grid, largest G"),
