@@ -54,10 +54,10 @@ def evaluate(photos: Path, explainer_dir: Path | None, image_size: int) -> dict[
     from l2r_core.images import list_images, load_image
     from l2r_core.models.loading import load_model
     from l2r_training.config import TrainConfig
-    from l2r_training.session import _resize_preprocessing, make_explainer, validate
+    from l2r_training.session import resize_preprocessing, make_explainer, validate
 
     model = load_model("demo-cnn")
-    _resize_preprocessing(model, image_size)
+    resize_preprocessing(model, image_size)
     if explainer_dir is None:  # the initial decoder both runs start from (seeded by --seed 0)
         torch.manual_seed(0)
         explainer = make_explainer(TrainConfig(), model)

@@ -94,7 +94,7 @@ class Session:
         ddp.cleanup(self.dist)
 
 
-def _resize_preprocessing(model: ModelAdapter, size: int | None) -> None:
+def resize_preprocessing(model: ModelAdapter, size: int | None) -> None:
     """--image-size: train (and save the explainer) at another square input size."""
     pre = model.preprocessing
     if size is None or tuple(pre.input_size) == (size, size):
@@ -222,7 +222,7 @@ def prepare(config: TrainConfig, model: ModelAdapter, explainer: Explainer | Non
     if not model.supports_grad:
         raise ConfigError(f"{model.name}: training needs gradients through the model, which {model.kind} models "
                           f"do not give. Use the timm weights or a TorchScript export instead.")
-    _resize_preprocessing(model, config.image_size)
+    resize_preprocessing(model, config.image_size)
     model.to(device)
     images = scan_folder(config.data, model.class_names)
     if images.unmatched and info.is_main:

@@ -52,6 +52,8 @@ ADVANCED: list[tuple[str, str]] = [
     ("checkpoint_every", "Checkpoint every N steps"),
 ]
 _FLAG_OF = {key: flag for flag, key, _typ, _help in FLAGS + CHOICE_FLAGS}
+# Flags set up outside those lists:
+_FLAG_OF.update({"loss.references": "--references", "explainer.class_evidence": "--class-evidence"})
 CHOICES: dict[str, tuple[str, ...]] = {key: choices for _flag, key, choices, _help in CHOICE_FLAGS}
 _ARCH = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -251,10 +253,6 @@ def advanced_reason(adv: dict[str, Any]) -> str:
 
 
 # -- the command line -------------------------------------------------------------------------
-def _flag(key: str) -> str:
-    return {"loss.references": "--references", "explainer.class_evidence": "--class-evidence"}.get(key) or _FLAG_OF[key]
-
-
 def _fmt(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return ",".join(str(v) for v in value)
@@ -294,9 +292,9 @@ def train_args(o: WizardOptions, *, out: str | None = None, overwrite: bool = Fa
         if value == default_of(key):
             continue
         if isinstance(value, bool):  # a switch: --flag or --no-flag
-            args.append(_flag(key) if value else "--no-" + _flag(key)[2:])
+            args.append(_FLAG_OF[key] if value else "--no-" + _FLAG_OF[key][2:])
         else:
-            args += [_flag(key), _fmt(value)]
+            args += [_FLAG_OF[key], _fmt(value)]
     if o.extra_config.strip():
         args += ["--config", o.extra_config.strip()]
     if overwrite:

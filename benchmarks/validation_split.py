@@ -1,0 +1,57 @@
+"""Score methods on the validation split that `l2r train` holds out of a training folder.
+
+Training validates at its `--image-size`; an explainer trained at a reduced size is used at the
+model's own size. This scores the same validation photos at any size, next to the baselines, so
+checkpoints can be compared at the size they will be used at (never choose on held-out photos):
+
+    python benchmarks/validation_split.py CORPUS/train --model demo-cnn --size 224 --methods gradcam,l2r
+    python benchmarks/validation_split.py CORPUS/train --model demo-cnn --size 160 --explainer W/run/checkpoints/step_00000300
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from l2r_core.attribution import attribute
+from l2r_core.explainer import load_explainer
+from l2r_core.images import load_image
+from l2r_core.metrics.hard import deletion_insertion
+from l2r_core.models import load_model
+from l2r_core.models.demo import demo_explainer_dir
+from l2r_training.config import TrainConfig
+from l2r_training.data import scan_folder, split_indices
+from l2r_training.session import resize_preprocessing
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("data", type=Path, help="the training folder (as given to l2r train)")
+    ap.add_argument("--model", default="demo-cnn", choices=("demo-cnn", "demo-vit"))
+    ap.add_argument("--size", type=int, default=None, help="square input size (default: the model's own)")
+    ap.add_argument("--val-fraction", type=float, default=TrainConfig.val_fraction)
+    ap.add_argument("--explainer", default=None, help="explainer folder or checkpoint (default: the bundled one)")
+    ap.add_argument("--methods", default="gradcam,l2r")
+    ap.add_argument("--protocol", default="aha")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    model = load_model(args.model)
+    resize_preprocessing(model, args.size)
+    images = scan_folder(args.data, model.class_names)
+    val = split_indices(images, args.val_fraction)[1]
+    x = torch.stack([model.preprocessing(load_image(images.paths[i])) for i in val])
+    with torch.no_grad():
+        targets = model.logits(x).argmax(-1)
+    explainer = load_explainer(args.explainer or demo_explainer_dir(args.model), model)
+    print(f"{len(val)} validation images of {args.data} at {tuple(x.shape[-2:])}, protocol {args.protocol}")
+    for method in args.methods.split(","):
+        options = {"explainer": explainer} if method.startswith("l2r") else {}
+        r = deletion_insertion(model, x, attribute(method, model, x, targets, **options), targets,
+                               protocol=args.protocol)
+        print(f"{method:12s} deletion {r.deletion_auc.mean():.4f}  insertion {r.insertion_auc.mean():.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
