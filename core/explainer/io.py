@@ -48,20 +48,24 @@ def explainer_metadata(explainer: Explainer, extra: dict[str, Any] | None = None
 
 def save_explainer(explainer: Explainer, folder: str | Path, extra: dict[str, Any] | None = None) -> Path:
     """Write folder/explainer.safetensors and folder/explainer.json; returns the JSON path."""
+    state = {k: v.detach().cpu().contiguous() for k, v in explainer.decoder.state_dict().items()}
+    return write_explainer_files(Path(folder), state, explainer_metadata(explainer, extra))
+
+
+def write_explainer_files(out: Path, state: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
+    """The two files of an explainer folder, each written atomically, the description last."""
     from safetensors.torch import save_file
 
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in explainer.decoder.state_dict().items()}
-    meta = explainer_metadata(explainer, extra)
     text = json.dumps(meta, indent=2, default=str)  # fails before any file is touched if extra is odd
+    out.mkdir(parents=True, exist_ok=True)
     with atomic_target(out / WEIGHTS_NAME) as tmp:
         save_file(state, str(tmp), metadata={"format": FORMAT})
     atomic_write_text(out / META_NAME, text)
     return out / META_NAME
 
 
-def _paths(folder_or_file: str | Path) -> tuple[Path, Path]:
+def explainer_paths(folder_or_file: str | Path) -> tuple[Path, Path]:
+    """(explainer.json, explainer.safetensors) of a folder or of either file; a clear error if one is missing."""
     p = Path(folder_or_file)
     folder = p if p.is_dir() else p.parent
     if not p.is_dir() and not p.exists():
@@ -89,6 +93,15 @@ def read_metadata(path: Path) -> dict[str, Any]:
         if key not in meta:
             raise ModelLoadError(f"{path}: damaged explainer description (no '{key}'). Copy the explainer again.")
     return meta
+
+
+def read_matching_weights(path: Path, meta: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The weights file, refused unless it is the one the description records."""
+    state = _read_weights(path)
+    if meta.get("decoder_fingerprint") and tensor_fingerprint(state) != meta["decoder_fingerprint"]:
+        raise ModelLoadError(f"{path}: the weights do not match {META_NAME} (damaged or swapped). "
+                             f"Copy the explainer folder again.")
+    return state
 
 
 def _short(fp: object) -> str:
@@ -128,7 +141,7 @@ def load_explainer(path: str | Path, model: ModelAdapter, *, backbone: ModelAdap
 
 
 def _load_folder(folder_or_file: str | Path, model: ModelAdapter, backbone: ModelAdapter | None) -> Explainer:
-    meta_path, weights_path = _paths(folder_or_file)
+    meta_path, weights_path = explainer_paths(folder_or_file)
     meta = read_metadata(meta_path)
     check_target(meta, model, meta_path)
     try:
@@ -153,10 +166,7 @@ def _load_folder(folder_or_file: str | Path, model: ModelAdapter, backbone: Mode
     except ConfigError as exc:
         raise ModelLoadError(f"{meta_path}: {exc}") from None
     decoder = L2RDecoder(config, channels, meta.get("feature_sizes") or sizes, model.preprocessing.channels, rows)
-    state = _read_weights(weights_path)
-    if meta.get("decoder_fingerprint") and tensor_fingerprint(state) != meta["decoder_fingerprint"]:
-        raise ModelLoadError(f"{weights_path}: the weights do not match {meta_path.name} (damaged or swapped). "
-                             f"Copy the explainer folder again.")
+    state = read_matching_weights(weights_path, meta)
     try:
         decoder.load_state_dict(state, strict=True)
     except RuntimeError as exc:
