@@ -81,6 +81,8 @@ class TrainConfig(ConfigBase):
     val_fraction: float = 0.05
     val_every: int = 500
     val_max_images: int = 64
+    # With --image-size, also validate at the model's own input size: the size the explainer is used at.
+    val_native: bool = True
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
     loader_threads: int = 4

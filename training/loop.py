@@ -118,6 +118,10 @@ def _validate_and_log(s: Session, step: int) -> dict[str, Any]:
     val: dict[str, Any] = {}
     if s.dist.is_main and s.val_x.shape[0] > 0:
         val = validate(s.explainer, s.model, s.val_x, s.config)
+        if s.val_native_x.shape[0] > 0:
+            native = validate(s.explainer, s.model, s.val_native_x, s.config)
+            val.update(native_del_auc=native["del_auc"], native_ins_auc=native["ins_auc"],
+                       native_size=list(s.val_native_x.shape[-2:]))
         s.log.write("val", step, s.total, **val)
     return val
 

@@ -48,6 +48,7 @@ class Session:
     scheduler: Any
     loader: BatchLoader
     val_x: torch.Tensor
+    val_native_x: torch.Tensor  # the validation images at the model's own size (empty: same as val_x)
     log: MetricsLog
     dist: ddp.DistInfo
     device: torch.device
@@ -222,6 +223,7 @@ def prepare(config: TrainConfig, model: ModelAdapter, explainer: Explainer | Non
     if not model.supports_grad:
         raise ConfigError(f"{model.name}: training needs gradients through the model, which {model.kind} models "
                           f"do not give. Use the timm weights or a TorchScript export instead.")
+    native = model.preprocessing
     resize_preprocessing(model, config.image_size)
     model.to(device)
     images = scan_folder(config.data, model.class_names)
@@ -267,6 +269,9 @@ def prepare(config: TrainConfig, model: ModelAdapter, explainer: Explainer | Non
     loader = BatchLoader(images, train_idx, pre, config.augment, config.batch_size, config.seed,
                          info.rank, info.world, config.loader_threads)
     val_x = load_fixed(images, val_idx, pre, config.val_max_images)[0] if info.is_main else torch.empty(0)
+    val_native_x = torch.empty(0)
+    if info.is_main and config.val_native and tuple(native.input_size) != tuple(pre.input_size):
+        val_native_x = load_fixed(images, val_idx, native, config.val_max_images)[0]
     bf16 = use_bf16(config.amp, device)
     ctx = autocast_context(device, bf16)
     checkpointing = config.grad_checkpointing == "on"
@@ -280,7 +285,7 @@ def prepare(config: TrainConfig, model: ModelAdapter, explainer: Explainer | Non
               threads=torch.get_num_threads(), bf16=bf16, grad_checkpointing=checkpointing,
               max_time=config.max_time)
     return Session(config, model, explainer, ddp.wrap(explainer.decoder, info, device), optimizer, scheduler,
-                   loader, val_x, log, info, device, out, start, length, EtaClock(start, clock), start,
+                   loader, val_x, val_native_x, log, info, device, out, start, length, EtaClock(start, clock), start,
                    explainer.trainable_parameters(), bf16, checkpointing, threads_before)
 
 

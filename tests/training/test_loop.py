@@ -176,3 +176,33 @@ def test_fine_tune_can_add_the_class_evidence_map(tiny_model: Any, image_dir: Pa
     assert loaded.config.class_evidence and loaded.config.class_source == "classifier"
     assert float(loaded.decoder.evidence_in.weight.abs().sum()) > 0  # the evidence input was trained
     assert float(loaded.decoder.evidence_log_gain) != 0.0
+
+
+def test_a_reduced_size_run_also_validates_at_the_models_own_size(tiny_model: Any, image_dir: Path,
+                                                                  tmp_path: Path) -> None:
+    import dataclasses
+
+    from l2r_training.data import load_fixed, scan_folder, split_indices
+    from l2r_training.session import validate
+
+    native = dataclasses.replace(tiny_model.preprocessing, input_size=(48, 48))
+    tiny_model.preprocessing = native
+    cfg = tiny_config(image_dir, tmp_path / "run", steps=2, val_native=True)
+    result = train(cfg, tiny_model)
+    val = [r for r in read_log(tmp_path / "run" / "metrics.jsonl") if r["event"] == "val"][-1]
+    assert val["native_size"] == [48, 48]
+    # the logged figures are the final explainer's scores on the validation images at 48 px
+    images = scan_folder(image_dir, tiny_model.class_names)
+    x = load_fixed(images, split_indices(images, cfg.val_fraction)[1], native, cfg.val_max_images)[0]
+    tiny_model.preprocessing = native
+    expected = validate(load_explainer(result.explainer_dir, tiny_model), tiny_model, x, cfg)
+    assert (val["native_del_auc"], val["native_ins_auc"]) == pytest.approx(
+        (expected["del_auc"], expected["ins_auc"]), abs=1e-6)
+    assert (val["del_auc"], val["ins_auc"]) != pytest.approx((val["native_del_auc"], val["native_ins_auc"]))
+
+    for run, changes in (("off", {"val_native": False}), ("same", {"val_native": True, "image_size": 48})):
+        tiny_model.preprocessing = native  # training resizes the model it is given
+        train(tiny_config(image_dir, tmp_path / run, steps=1, **changes), tiny_model)
+    for run in ("off", "same"):  # nothing to add: switched off, or trained at the model's own size
+        last = [r for r in read_log(tmp_path / run / "metrics.jsonl") if r["event"] == "val"][-1]
+        assert "native_size" not in last and "native_ins_auc" not in last

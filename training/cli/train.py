@@ -129,6 +129,9 @@ def add_train_parser(subparsers: Any) -> None:
                    default=None, nargs="?", const="on",
                    help="recompute the target's activations in backward: auto (default: only when they would "
                    "not fit in memory), on, off")
+    p.add_argument("--val-native", dest=_dest("val_native"), action=argparse.BooleanOptionalAction, default=None,
+                   help="with --image-size, also validate at the model's own input size, the size the explainer "
+                   "is used at (default on; logged as native_del_auc / native_ins_auc)")
     p.add_argument("--compile", dest=_dest("compile"), action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the target's forward in the loss (default off; for GPUs)")
     p.add_argument("--no-grad-checkpointing", dest=_dest("grad_checkpointing"), action="store_const",
