@@ -8,7 +8,7 @@ from typing import Any
 from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout
 
 from .common import ReasonPage
-from .training_vm import TrainingViewModel
+from .training_vm import TrainingViewModel, validation_scores
 from .viewmodel import ORIGIN, WizardViewModel
 
 
@@ -50,9 +50,10 @@ class DonePage(ReasonPage):
         elif final.get("del_auc") is not None:
             self.setSubTitle("The explainer is trained.")
             self.where.setText(f"The explainer was saved in:\n{t.explainer_dir}")
+            deletion, insertion, where = validation_scores(final)
             self.scores.setText(f"Validation ({final.get('protocol', 'aha')} protocol, {final.get('n_images', '?')} "
-                                f"images): deletion AUC {final['del_auc']:.4f} (lower is better), insertion AUC "
-                                f"{final.get('ins_auc', float('nan')):.4f} (higher is better).")
+                                f"images{', ' + where if where else ''}): deletion AUC {deletion:.4f} (lower is "
+                                f"better), insertion AUC {insertion:.4f} (higher is better).")
         else:
             self.setSubTitle("The explainer is trained.")
             self.where.setText(f"The explainer was saved in:\n{t.explainer_dir}")

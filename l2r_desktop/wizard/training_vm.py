@@ -25,6 +25,16 @@ from .process import RunOutcome, TrainingProcess
 ACTIVE = ("starting", "running", "stopping")
 
 
+def validation_scores(rec: dict[str, Any]) -> tuple[float, float, str]:
+    """(deletion, insertion, where) of a val or done record. A run at a reduced image size also
+    validates at the model's own size, where the explainer is used: those figures are the ones shown."""
+    if rec.get("native_del_auc") is not None:
+        size = rec.get("native_size") or []
+        where = f"at the model's own {size[-1]} px" if size else "at the model's own size"
+        return float(rec["native_del_auc"]), float(rec.get("native_ins_auc") or math.nan), where
+    return float(rec.get("del_auc") or math.nan), float(rec.get("ins_auc") or math.nan), ""
+
+
 class TrainingViewModel(QObject):
     stateChanged = Signal(str)
     progressChanged = Signal(int, int, str)  # step, total, text (loss, ETA)
@@ -201,8 +211,9 @@ class TrainingViewModel(QObject):
         elif event == "val" and rec.get("del_auc") is not None:
             self._trim(self.val_steps, step, self.dels, self.inss)
             self.val_steps.append(step)
-            self.dels.append(float(rec["del_auc"]))
-            self.inss.append(float(rec.get("ins_auc") or math.nan))
+            deletion, insertion, _ = validation_scores(rec)
+            self.dels.append(deletion)
+            self.inss.append(insertion)
             self.valChanged.emit(list(self.val_steps), list(self.dels), list(self.inss))
         elif event == "done":
             self.final = dict(rec)

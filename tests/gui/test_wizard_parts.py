@@ -319,3 +319,19 @@ def test_settings_page_offers_a_time_limit_and_says_how_many_threads(qtbot, wiz,
     assert (wiz.vm.opts.max_minutes, wiz.vm.opts.threads) == (20, 1)
     assert page.threads_label.text() == "training uses 1 CPU thread"
     assert page.max_minutes.minimum() == 0 and page.max_minutes.specialValueText() == "no limit"
+
+
+def test_a_reduced_size_run_shows_validation_at_the_models_own_size(qtbot) -> None:
+    from l2r_desktop.wizard.training_vm import TrainingViewModel, validation_scores
+
+    vm = TrainingViewModel()
+    with qtbot.waitSignal(vm.valChanged) as plain:
+        vm.process.record.emit({"event": "val", "step": 10, "total": 20, "del_auc": 0.3, "ins_auc": 0.5})
+    assert plain.args == [[10], [0.3], [0.5]]
+    reduced = {"event": "val", "step": 20, "total": 20, "del_auc": 0.3, "ins_auc": 0.5,
+               "native_del_auc": 0.2, "native_ins_auc": 0.6, "native_size": [224, 224]}
+    with qtbot.waitSignal(vm.valChanged) as native:
+        vm.process.record.emit(reduced)
+    assert native.args == [[10, 20], [0.3, 0.2], [0.5, 0.6]]  # the curve follows the size the explainer is used at
+    assert validation_scores(reduced) == (0.2, 0.6, "at the model's own 224 px")
+    assert validation_scores({"del_auc": 0.3, "ins_auc": 0.5}) == (0.3, 0.5, "")
