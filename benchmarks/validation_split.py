@@ -6,7 +6,6 @@ checkpoints can be compared at the size they will be used at (never choose on he
 Each top-level subfolder (the corpus's photos, cutouts, scenes) is also scored on its own: a
 split can be dominated by a kind of image that the explainer is not used on.
 
-
     python benchmarks/validation_split.py CORPUS/train --model demo-cnn --size 224 --methods gradcam,l2r
     python benchmarks/validation_split.py CORPUS/train --model demo-cnn --size 160 --explainer W/run/checkpoints/step_00000300
 """
@@ -16,7 +15,6 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-
 import torch
 
 from l2r_core.attribution import attribute
@@ -52,12 +50,12 @@ def main() -> None:
     explainer = load_explainer(args.explainer or demo_explainer_dir(args.model), model)
     print(f"{len(val)} validation images of {args.data} at {tuple(x.shape[-2:])}, protocol {args.protocol}")
     folders = np.array([images.paths[i].relative_to(images.root).parts[0] for i in val])
+    kinds = sorted(set(folders)) if len(set(folders)) > 1 else []
     for method in args.methods.split(","):
         options = {"explainer": explainer} if method.startswith("l2r") else {}
         r = deletion_insertion(model, x, attribute(method, model, x, targets, **options), targets,
                                protocol=args.protocol)
         d, n = np.asarray(r.deletion_auc), np.asarray(r.insertion_auc)
-        kinds = sorted(set(folders)) if len(set(folders)) > 1 else []
         parts = "".join(f"  | {k} ({int((folders == k).sum())}) {d[folders == k].mean():.4f}/"
                         f"{n[folders == k].mean():.4f}" for k in kinds)
         print(f"{method:12s} deletion {d.mean():.4f}  insertion {n.mean():.4f}{parts}", flush=True)

@@ -31,14 +31,12 @@ def average_weights(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, torc
     stored in each tensor's own dtype)."""
     if not states:
         raise ConfigError("nothing to average: give at least one explainer")
-    first = states[0]
     out: dict[str, torch.Tensor] = {}
-    for name, ref in first.items():
-        parts = [s[name] for s in states]
-        if not ref.is_floating_point():
+    for name, ref in states[0].items():
+        if ref.is_floating_point():
+            out[name] = torch.stack([s[name].to(torch.float64) for s in states]).mean(0).to(ref.dtype)
+        else:
             out[name] = ref.clone()
-            continue
-        out[name] = torch.stack([p.to(torch.float64) for p in parts]).mean(0).to(ref.dtype)
     return out
 
 
@@ -55,14 +53,14 @@ def average_explainers(sources: Sequence[str | Path], out: str | Path) -> Path:
         states.append(read_matching_weights(weights_path, metas[-1]))
         paths.append(meta_path.parent)
     first = _identity(metas[0])
+    first_shapes = {k: tuple(v.shape) for k, v in states[0].items()}
     for meta, state, path in zip(metas[1:], states[1:], paths[1:]):
         ident = _identity(meta)
         differ = [k for k in first if first[k] != ident[k]]
         if differ:
             raise ConfigError(f"{path}: cannot be averaged with {paths[0]}: their {', '.join(differ)} differ. "
                               f"Average checkpoints of one run, or fine-tunes of one explainer for the same model.")
-        shapes = {k: tuple(v.shape) for k, v in state.items()}
-        if shapes != {k: tuple(v.shape) for k, v in states[0].items()}:
+        if {k: tuple(v.shape) for k, v in state.items()} != first_shapes:
             raise ConfigError(f"{path}: its weights do not have the names and shapes of {paths[0]}'s; "
                               f"average explainers of the same architecture.")
     state = average_weights(states)

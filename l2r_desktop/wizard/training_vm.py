@@ -28,11 +28,15 @@ ACTIVE = ("starting", "running", "stopping")
 def validation_scores(rec: dict[str, Any]) -> tuple[float, float, str]:
     """(deletion, insertion, where) of a val or done record. A run at a reduced image size also
     validates at the model's own size, where the explainer is used: those figures are the ones shown."""
+    def number(key: str) -> float:  # a score of 0.0 is a score, not a missing one
+        value = rec.get(key)
+        return math.nan if value is None else float(value)
+
     if rec.get("native_del_auc") is not None:
         size = rec.get("native_size") or []
         where = f"at the model's own {size[-1]} px" if size else "at the model's own size"
-        return float(rec["native_del_auc"]), float(rec.get("native_ins_auc") or math.nan), where
-    return float(rec.get("del_auc") or math.nan), float(rec.get("ins_auc") or math.nan), ""
+        return number("native_del_auc"), number("native_ins_auc"), where
+    return number("del_auc"), number("ins_auc"), ""
 
 
 class TrainingViewModel(QObject):
