@@ -7,7 +7,8 @@ Each top-level subfolder (the corpus's photos, cutouts, scenes) is also scored o
 split can be dominated by a kind of image that the explainer is not used on.
 
     python benchmarks/validation_split.py CORPUS/train --model demo-cnn --size 224 --methods gradcam,l2r
-    python benchmarks/validation_split.py CORPUS/train --model demo-cnn --size 160 --explainer W/run/checkpoints/step_00000300
+    python benchmarks/validation_split.py CORPUS/train --model demo-cnn --size 160 \
+        --explainer W/run/checkpoints/step_00000300
 """
 from __future__ import annotations
 
