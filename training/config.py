@@ -17,7 +17,7 @@ from l2r_core.metrics.loss_target import AMP_MODES
 from l2r_core.metrics.soft import RANKINGS, SoftLossConfig
 from l2r_core.models.loading import card_from_options
 
-AUGMENTS = ("none", "light", "heavy", "photo", "photo-mix")
+AUGMENTS = ("none", "light", "heavy", "photo")
 CHECKPOINTING_MODES = ("auto", "on", "off")
 TARGET_MODES = ("both", "one")
 SECOND_TARGETS = ("runner-up", "spread")  # training.data.second_targets
@@ -77,7 +77,7 @@ class TrainConfig(ConfigBase):
     second_target: str = "runner-up"
     # Data.
     image_size: int | None = None  # None: the model's own input size
-    augment: str = "light"  # none | light | heavy | photo | photo-mix
+    augment: str = "light"  # none | light | heavy
     val_fraction: float = 0.05
     val_every: int = 500
     val_max_images: int = 64

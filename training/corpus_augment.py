@@ -6,10 +6,7 @@ every time (resumed runs see identical batches):
 - ``augment_photo``: a random resized crop at one of several scales (close-up, mid, whole frame),
   a flip and colour jitter;
 - ``composite``: a cut-out (RGBA) pasted onto a scene at a random size and place, alpha-composited.
-  It returns the mask of where the cut-out landed: outside it the scene is untouched;
-- ``photo_patch``: a random crop of a photo as a cut-out with a feathered elliptical edge, for
-  ``--augment photo-mix`` (one photo pasted into another: more distinct photos than the corpus has,
-  and scenes with two subjects, where only the explained class's one should rank first).
+  It returns the mask of where the cut-out landed: outside it the scene is untouched.
 """
 from __future__ import annotations
 
@@ -25,9 +22,6 @@ JITTER = 0.3  # brightness, contrast and saturation factors in [1 - JITTER, 1 + 
 HUE = 0.04  # hue shift in turns, in [-HUE, HUE]
 # A cut-out's long side as a share of the scene's short side.
 CUTOUT_SIZE = (0.3, 0.9)
-# The outer share of a patch's elliptical radius over which its alpha falls from 255 to 0: a soft
-# rim, so the seam is not a sharp edge that the model could key on.
-PATCH_FEATHER = 0.3
 
 
 def crop_box(width: int, height: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
@@ -95,16 +89,3 @@ def composite(scene: Image.Image, cutout: Image.Image, rng: np.random.Generator
     layer.paste(cut, (x, y))
     out = Image.alpha_composite(scene.convert("RGBA"), layer).convert("RGB")
     return out, np.asarray(layer.getchannel("A"))
-
-
-def photo_patch(img: Image.Image, rng: np.random.Generator) -> Image.Image:
-    """A random crop (``crop_box``) of ``img`` as RGBA whose alpha is the crop's inscribed ellipse,
-    opaque inside and fading to 0 over the outer PATCH_FEATHER of its radius."""
-    crop = img.convert("RGB").crop(crop_box(img.width, img.height, rng))
-    w, h = crop.size
-    ys = (np.arange(h, dtype=np.float32) + 0.5) / h * 2 - 1
-    xs = (np.arange(w, dtype=np.float32) + 0.5) / w * 2 - 1
-    radius = np.sqrt(ys[:, None] ** 2 + xs[None, :] ** 2)
-    alpha = np.clip((1 - radius) / PATCH_FEATHER, 0, 1)
-    crop.putalpha(Image.fromarray(np.round(alpha * 255).astype(np.uint8), "L"))
-    return crop

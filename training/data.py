@@ -24,17 +24,14 @@ from l2r_core.errors import ImageLoadError
 from l2r_core.images import list_images, load_image
 from l2r_core.models.preprocessing import Preprocessing
 
-from .corpus_augment import augment_photo, composite, photo_patch
+from .corpus_augment import augment_photo, composite
 
 UNKNOWN = -1
 # (min crop area, brightness/contrast/saturation, hue, grayscale probability) per augmentation level.
 AUGMENT_LEVELS = {"light": (0.35, 0.2, 0.0, 0.0), "heavy": (0.08, 0.4, 0.1, 0.1)}
 # "photo" (l2r_training.corpus_augment): multi-scale crops and jitter, and images under a
-# ``cutouts`` folder pasted onto a random other image of the training set. "photo-mix" also pastes
-# a patch of another (non-cut-out) training image into MIX_SHARE of the other images.
+# ``cutouts`` folder pasted onto a random other image of the training set.
 CUTOUT_FOLDER = "cutouts"
-PHOTO_AUGMENTS = ("photo", "photo-mix")
-MIX_SHARE = 0.5
 
 
 @dataclass
@@ -158,15 +155,14 @@ def load_rgba(path: str | Path) -> Image.Image:
 
 
 def augment_image(img: Image.Image, pre: Preprocessing, level: str, rng: np.random.Generator,
-                  scene: Image.Image | None = None, donor: Image.Image | None = None) -> torch.Tensor:
+                  scene: Image.Image | None = None) -> torch.Tensor:
     """Random resized crop, flip and colour jitter (torchvision v2 functional ops with our own
     seeded parameters), then the model's own normalisation. ``none`` is plain preprocessing.
     ``photo``: corpus_augment's crops and jitter; an RGBA ``img`` (a cut-out) is pasted onto
-    ``scene`` when one is given (over white otherwise); a ``donor`` image's ``photo_patch`` is
-    pasted onto the augmented ``img`` (``photo-mix``)."""
+    ``scene`` when one is given (over white otherwise)."""
     if level == "none":
         return pre(img)
-    if level in PHOTO_AUGMENTS:
+    if level == "photo":
         if img.mode == "RGBA" and scene is not None:
             out, _ = composite(augment_photo(scene.convert("RGB"), pre.input_size, rng), img, rng)
         else:
@@ -174,8 +170,6 @@ def augment_image(img: Image.Image, pre: Preprocessing, level: str, rng: np.rand
                 white = Image.new("RGBA", img.size, (255, 255, 255, 255))
                 img = Image.alpha_composite(white, img)
             out = augment_photo(img.convert("RGB"), pre.input_size, rng)
-            if donor is not None:
-                out, _ = composite(out, photo_patch(donor, rng), rng)
         return pre.to_tensor(out)
     min_area, jitter, hue, p_gray = AUGMENT_LEVELS[level]
     top, left, ch, cw = _crop_box(img.width, img.height, rng, min_area)
@@ -206,10 +200,10 @@ class BatchLoader:
         self.images, self.indices, self.pre, self.augment = images, list(indices), pre, augment
         self.batch_size, self.seed, self.rank, self.world = batch_size, seed, rank, world
         self._bad: set[int] = set()
-        # photo augments: cut-outs are read with alpha and pasted onto one of the other training images.
+        # "photo": cut-outs are read with alpha and pasted onto one of the other training images.
         self._cutouts: set[int] = set()
         self._scenes: list[int] = []
-        if augment in PHOTO_AUGMENTS:
+        if augment == "photo":
             self._cutouts = {i for i in self.indices if is_cutout(images.paths[i], images.root)}
             self._scenes = [i for i in self.indices if i not in self._cutouts]
         self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="l2r-data")
@@ -247,15 +241,7 @@ class BatchLoader:
                 scene = self._read(start, self._scenes)[0]
             except ImageLoadError:
                 scene = None  # no readable scene: the cut-out is used over white
-        donor = None
-        # its own generator: an image left unmixed gets the very crop that "photo" gives it
-        mix = np.random.default_rng([self.seed, step, self.rank, slot, 1])
-        if self.augment == "photo-mix" and img.mode != "RGBA" and self._scenes and mix.random() < MIX_SHARE:
-            try:
-                donor = self._read(int(mix.integers(len(self._scenes))), self._scenes)[0]
-            except ImageLoadError:
-                donor = None
-        return augment_image(img, self.pre, self.augment, rng, scene, donor), label
+        return augment_image(img, self.pre, self.augment, rng, scene), label
 
     def _load(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         pos = batch_indices(step, len(self.indices), self.batch_size, self.seed, self.rank, self.world)

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 
 from l2r_core.models.preprocessing import Preprocessing
 from l2r_training import photo_corpus as pc
-from l2r_training.corpus_augment import PATCH_FEATHER, augment_photo, composite, crop_box, photo_patch
+from l2r_training.corpus_augment import augment_photo, composite
 from l2r_training.data import BatchLoader, augment_image, scan_folder
 from l2r_training.rcc import FLAG_ZLIB, RccError, RccFile, pack_rcc, zstd_available
 
@@ -398,57 +398,3 @@ def test_photo_augmentation_in_the_loader(tmp_path: Path) -> None:
     t = augment_image(cut, PRE, "photo", np.random.default_rng(0), scene=photo("coffee"))
     u = augment_image(cut, PRE, "photo", np.random.default_rng(0))  # no scene: over white
     assert t.shape == u.shape == (3, 48, 64) and not torch.equal(t, u)
-
-
-def test_photo_patch_is_a_crop_with_a_feathered_elliptical_alpha() -> None:
-    img = photo("coffee")
-    patch = photo_patch(img, np.random.default_rng(7))
-    again = photo_patch(img, np.random.default_rng(7))
-    assert patch.mode == "RGBA" and np.array_equal(np.asarray(patch), np.asarray(again))
-    a = np.asarray(patch.getchannel("A")).astype(int)
-    h, w = a.shape
-    assert a[h // 2, w // 2] == 255  # opaque centre
-    assert a[0, 0] == a[0, -1] == a[-1, 0] == a[-1, -1] == 0  # corners lie outside the ellipse
-    # along the horizontal axis alpha rises from 0 at the rim to 255 within the feather band
-    row = a[h // 2]
-    assert row[0] < 60 and row[int(w * PATCH_FEATHER / 2) + 2] == 255
-    assert np.all(np.diff(row[: w // 2]) >= 0)
-    # the colour is the photo's own: the patch is the crop that crop_box draws first
-    box = crop_box(img.width, img.height, np.random.default_rng(7))
-    assert np.array_equal(np.asarray(patch)[..., :3], np.asarray(img.convert("RGB").crop(box)))
-
-
-def test_photo_mix_pastes_another_photo_and_leaves_photo_batches_alone(tmp_path: Path) -> None:
-    (tmp_path / "photos").mkdir()
-    photo("coffee").resize((120, 80)).save(tmp_path / "photos" / "coffee.jpg")
-    photo("astronaut").resize((90, 90)).save(tmp_path / "photos" / "astro.jpg")
-    photo("chelsea").resize((100, 80)).save(tmp_path / "photos" / "cat.jpg")
-    images = scan_folder(tmp_path, [])
-    idx = list(range(len(images.paths)))
-    loaders = {aug: BatchLoader(images, idx, PRE, aug, 3, seed=5, threads=1) for aug in ("photo", "photo-mix")}
-    try:
-        mixed = unmixed = 0
-        for step in range(8):
-            p = loaders["photo"].get(step, prefetch=False)[0]
-            m = loaders["photo-mix"].get(step, prefetch=False)[0]
-            for a, b in zip(p, m):
-                if torch.equal(a, b):
-                    unmixed += 1
-                else:  # the same crop of the same photo, with a patch over part of it
-                    changed = (a != b).any(0).float().mean()
-                    mixed += 1
-                    assert 0.02 < changed < 0.9
-        assert unmixed >= 6 and mixed >= 6  # about half of the 24 images carry a patch
-        again = BatchLoader(images, idx, PRE, "photo-mix", 3, seed=5, threads=1)
-        try:
-            assert torch.equal(again.get(3, prefetch=False)[0], loaders["photo-mix"].get(3, prefetch=False)[0])
-        finally:
-            again.close()
-    finally:
-        for loader in loaders.values():
-            loader.close()
-    base = photo("coffee")
-    t = augment_image(base, PRE, "photo-mix", np.random.default_rng(0), donor=photo("astronaut"))
-    u = augment_image(base, PRE, "photo-mix", np.random.default_rng(0))
-    v = augment_image(base, PRE, "photo", np.random.default_rng(0))
-    assert torch.equal(u, v) and not torch.equal(t, u)

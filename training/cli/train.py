@@ -114,7 +114,7 @@ def add_train_parser(subparsers: Any) -> None:
                    help="scores into the ranking: softcap (default; spread bounded by --score-cap), "
                    "none (the paper's raw scores; can diverge) or minmax")
     p.add_argument("--augment", dest=_dest("augment"), choices=AUGMENTS, default=None,
-                   help="augmentation (default light; photo and photo-mix: for the photo corpus, docs/photo_corpus.md)")
+                   help="augmentation strength (default light)")
     p.add_argument("--max-time", dest=_dest("max_time"), type=_duration, default=None, metavar="DURATION",
                    help="wall-clock budget (600, 90s, 10m, 2h): the step count and schedule are fitted to it; "
                    "--steps caps it")
