@@ -51,8 +51,8 @@ def main() -> None:
     resize_preprocessing(model, args.size)
     images = scan_folder(args.data, model.class_names)
     train, val = split_indices(images, args.val_fraction)
-    chosen = [i for i in (val if args.split == "val" else train)
-              if args.only is None or images.paths[i].relative_to(images.root).parts[0] == args.only]
+    top = [p.relative_to(images.root).parts[0] for p in images.paths]  # photos, cutouts, scenes
+    chosen = [i for i in (val if args.split == "val" else train) if args.only in (None, top[i])]
     if not chosen:
         raise SystemExit(f"{args.data}: no {args.split} images" + (f" under {args.only}/" if args.only else ""))
     x = torch.stack([model.preprocessing(load_image(images.paths[i])) for i in chosen])
@@ -60,7 +60,7 @@ def main() -> None:
         targets = model.logits(x).argmax(-1)
     explainer = load_explainer(args.explainer or demo_explainer_dir(args.model), model)
     print(f"{len(chosen)} {args.split} images of {args.data} at {tuple(x.shape[-2:])}, protocol {args.protocol}")
-    folders = np.array([images.paths[i].relative_to(images.root).parts[0] for i in chosen])
+    folders = np.array([top[i] for i in chosen])
     kinds = sorted(set(folders)) if len(set(folders)) > 1 else []
     for method in args.methods.split(","):
         options = {"explainer": explainer} if method.startswith("l2r") else {}

@@ -55,7 +55,8 @@ def tiny_config(data: Path, out: Path, **changes: Any) -> Any:
 
     base: dict[str, Any] = {
         "data": str(data), "out": str(out), "model": "timm:resnet10t", "image_size": 32, "batch_size": 2,
-        "steps": 4, "val_fraction": 0.25, "val_every": 0, "val_max_images": 2, "val_native": False, "checkpoint_every": 2,
+        "steps": 4, "val_fraction": 0.25, "val_every": 0, "val_max_images": 2, "val_native": False,
+        "checkpoint_every": 2,
         "loader_threads": 1, "device": "cpu", "threads": 1,
         "loss.grid_min": 3, "loss.grid_max": 6, "loss.n_iters": 5, "loss.n_percentiles": 4,
         "loss.blur_size": 5, "loss.blur_sigma": 2.0, "loss.peak_window": 3,
