@@ -1,4 +1,4 @@
-"""The `l2r` command line: explain, evaluate, train, export, export-onnx, demo, model-card, average.
+"""The `l2r` command line: explain, evaluate, train, export, export-onnx, demo, model-card, average, compare.
 
 User errors (L2RError) end as one line on stderr and exit status 2, never a traceback.
 """
@@ -22,6 +22,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("l2r_training.cli.onnx", "add_onnx_parser", "run_onnx"),
     ("l2r_training.cli.model_card", "add_model_card_parser", "run_model_card"),
     ("l2r_training.cli.average", "add_average_parser", "run_average"),
+    ("l2r_training.cli.compare", "add_compare_parser", "run_compare"),
 ]
 
 
