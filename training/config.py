@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from l2r_core.atomic import atomic_write_text
-from l2r_core.attribution import list_methods
 from l2r_core.config_base import ConfigBase
 from l2r_core.errors import ConfigError
 from l2r_core.metrics.loss_target import AMP_MODES
@@ -76,14 +75,6 @@ class TrainConfig(ConfigBase):
     targets: str = "one"
     # The second class explained when top-1 is right: the paper's runner-up, or "spread" (ranks 2-10).
     second_target: str = "runner-up"
-    # A teacher: an attribution method (e.g. "rise") whose maps of the training photos the explainer
-    # is pulled towards (l2r_training.teacher), with its options, the pull's weight, the photos per
-    # step it is applied to, and how many photos are mapped (at most) before the first step.
-    teacher: str | None = None
-    teacher_options: dict[str, Any] = field(default_factory=dict)
-    teacher_weight: float = 0.3
-    teacher_batch: int = 4
-    teacher_images: int = 512
     # Data.
     image_size: int | None = None  # None: the model's own input size
     augment: str = "light"  # none | light | heavy
@@ -159,32 +150,15 @@ class TrainConfig(ConfigBase):
             (self.second_target in SECOND_TARGETS,
              f"second_target must be one of {', '.join(SECOND_TARGETS)}"),
         ]
-        checks += [
-            (self.teacher_weight > 0, "teacher_weight must be > 0"),
-            (self.teacher_batch >= 1 and self.teacher_images >= 1, "teacher_batch and teacher_images must be >= 1"),
-        ]
         for ok, msg in checks:
             if not ok:
                 raise ConfigError(f"{source}: {msg}.")
-        if self.teacher is not None:
-            _check_teacher(self.teacher, self.teacher_options, source)
 
     def save(self, path: str | Path) -> Path:
         """Write the resolved config as JSON (atomically: temp file + rename)."""
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
         return atomic_write_text(p, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
-
-
-def _check_teacher(method: str, options: dict[str, Any], source: str) -> None:
-    names = [m.name for m in list_methods() if not m.name.startswith("l2r")]
-    if method not in names:
-        raise ConfigError(f"{source}: teacher must be one of {', '.join(names)} (got {method!r}).")
-    known = next(m for m in list_methods() if m.name == method).option_names
-    unknown = [k for k in options if k not in known]
-    if unknown:
-        raise ConfigError(f"{source}: teacher_options: {method} has no option {unknown[0]!r}. "
-                          f"Its options: {', '.join(known) or 'none'}.")
 
 
 def _loss_from(value: Any, source: str) -> SoftLossConfig:

@@ -28,7 +28,6 @@ from .config import TrainConfig
 from .data import second_targets
 from .metrics_log import format_eta
 from .session import Session, prepare, validate
-from .teacher import CACHE_NAME, build_teacher_maps, distill_loss, teacher_indices
 
 
 @dataclass
@@ -72,22 +71,10 @@ def train_step(s: Session, step: int) -> dict[str, Any]:
     else:  # loss averaged over both targets of every image
         targets, xs = torch.cat([top1, second]), torch.cat([x, x])
         feats_t = [torch.cat([f, f]).float() for f in feats]
-    n_main, teacher_maps = xs.shape[0], None
-    if s.teacher is not None:  # one decoder call for both: DDP reduces once per backward
-        xt, tt, teacher_maps = _teacher_batch(s, gen)
-        xs_all, targets_all = torch.cat([xs, xt]), torch.cat([targets, tt])
-        feats_all = [torch.cat([f, g]) for f, g in zip(feats_t, _features(s, xt))]
-    else:
-        xs_all, targets_all, feats_all = xs, targets, feats_t
     with record_function("l2r.decoder"):
-        maps_all = s.decoder(feats_all, targets_all, (int(x.shape[-2]), int(x.shape[-1])), xs_all)
-    maps = maps_all[:n_main]
+        maps = s.decoder(feats_t, targets, (int(x.shape[-2]), int(x.shape[-1])), xs)
     loss = s.loss_fn(xs, maps, targets, grid=grid, reference=reference, tau=tau,
                      seed=step_seed(cfg.seed, step, s.dist.rank))
-    distill = None
-    if teacher_maps is not None:
-        distill = distill_loss(maps_all[n_main:], teacher_maps)
-        loss = loss + cfg.teacher_weight * distill
     if ddp.any_rank(not bool(torch.isfinite(loss)), s.dist, s.device):
         raise NonFiniteError(f"step {step}: the loss became NaN or inf (grid {grid}, reference {reference}). "
                              f"The last good checkpoint is kept; lower --lr or check the model's outputs.")
@@ -102,40 +89,8 @@ def train_step(s: Session, step: int) -> dict[str, Any]:
     with record_function("l2r.optimizer"):
         s.optimizer.step()
     s.scheduler.step()
-    rec = {"loss": ddp.mean_value(float(loss.detach()), s.dist, s.device), "lr": lr, "tau": tau,
-           "grid": grid, "reference": reference, "grad_norm": gnorm}
-    if distill is not None:
-        rec["distill"] = float(distill.detach())
-    return rec
-
-
-def _teacher_batch(s: Session, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A few teacher-mapped photos, their top-1 classes and the teacher's maps, on the device."""
-    assert s.teacher is not None
-    x, targets, maps = s.teacher.sample(s.config.teacher_batch, gen)
-    return x.to(s.device), targets.to(s.device), maps.to(s.device)
-
-
-def _features(s: Session, x: torch.Tensor) -> list[torch.Tensor]:
-    with torch.no_grad(), s.autocast():
-        _, feats = s.explainer.features(x)
-    return [f.float() for f in feats]
-
-
-def _map_teacher(s: Session, progress: Progress) -> None:
-    """The teacher's maps of the training photos (config.teacher), from OUT's cache where it has them."""
-    cfg = s.config
-    if cfg.teacher is None or s.teacher is not None or s.images is None:
-        return
-    indices = teacher_indices(s.images, s.train_idx, cfg.teacher_images)
-    cache = s.out / CACHE_NAME
-    for rank_builds in (True, False):  # the main process maps; the others then read its cache
-        if s.dist.is_main == rank_builds:
-            s.teacher = build_teacher_maps(s.model, s.images, indices, cfg.teacher, dict(cfg.teacher_options),
-                                           cache, progress)
-        ddp.barrier(s.dist)
-    s.log.write("teacher", s.current_step, s.total, method=cfg.teacher, images=len(s.teacher or []),
-                cache=str(cache))
+    return {"loss": ddp.mean_value(float(loss.detach()), s.dist, s.device), "lr": lr, "tau": tau,
+            "grid": grid, "reference": reference, "grad_norm": gnorm}
 
 
 def _check_stop(s: Session, progress: Progress, step: int, message: str) -> None:
@@ -183,7 +138,6 @@ def _refit(s: Session, budget: TimeBudget | None, step: int) -> None:
 def _run(s: Session, progress: Progress, budget: TimeBudget | None) -> TrainResult:
     step, result = s.start_step, TrainResult("done", s.start_step, s.total, s.out)
     _check_stop(s, progress, step, "starting")
-    _map_teacher(s, progress)
     if budget is not None and s.config.val_every:  # times validation for the budget; a baseline too
         t0 = budget.clock()
         result.val = _validate_and_log(s, step)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, TextIO
 
-EVENTS = ("start", "teacher", "step", "val", "checkpoint", "interrupted", "done", "error")
+EVENTS = ("start", "step", "val", "checkpoint", "interrupted", "done", "error")
 
 
 def json_safe(value: Any) -> Any:

@@ -30,10 +30,9 @@ from l2r_core.models.adapter import ModelAdapter
 from . import ddp
 from .checkpoint import checkpoints_dir, read_checkpoint, remove_stale_temps, restore
 from .config import TrainConfig
-from .data import BatchLoader, ImageSet, load_fixed, scan_folder, split_indices, steps_for_epochs
+from .data import BatchLoader, load_fixed, scan_folder, split_indices, steps_for_epochs
 from .metrics_log import EtaClock, MetricsLog
 from .schedule import ScheduleLength, make_scheduler
-from .teacher import TeacherMaps
 
 VAL_PROTOCOL = "aha"  # the paper's evaluation: hard argsort, 21 points, mean-colour reference, softmax
 PROVISIONAL_STEPS = 1000  # a budgeted run's step count until its first steps have been timed
@@ -63,9 +62,6 @@ class Session:
     checkpointing: bool = False  # resolved from config.grad_checkpointing by ``needs_checkpointing``
     threads_before: int = 0  # the caller's torch thread count, given back by ``close``
     target_logits: Callable[[torch.Tensor], torch.Tensor] | None = None  # compiled once (config.compile)
-    images: ImageSet | None = None  # the training folder (the teacher maps its training split)
-    train_idx: list[int] = field(default_factory=list)
-    teacher: TeacherMaps | None = None  # built by the loop before the first step (config.teacher)
 
     @property
     def total(self) -> int:
@@ -290,8 +286,7 @@ def prepare(config: TrainConfig, model: ModelAdapter, explainer: Explainer | Non
               max_time=config.max_time)
     return Session(config, model, explainer, ddp.wrap(explainer.decoder, info, device), optimizer, scheduler,
                    loader, val_x, val_native_x, log, info, device, out, start, length, EtaClock(start, clock), start,
-                   explainer.trainable_parameters(), bf16, checkpointing, threads_before,
-                   images=images, train_idx=list(train_idx))
+                   explainer.trainable_parameters(), bf16, checkpointing, threads_before)
 
 
 @torch.no_grad()

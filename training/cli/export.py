@@ -46,8 +46,7 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def option_value(text: str) -> Any:
-    """An option's value from the command line: bool, int, float, else the text."""
+def _value(text: str) -> Any:
     low = text.lower()
     if low in ("true", "false"):
         return low == "true"
@@ -66,7 +65,7 @@ def parse_method_options(items: list[str]) -> dict[str, dict[str, Any]]:
         method, dot, name = key.partition(".")
         if not sep or not dot or not method or not name:
             raise ConfigError(f"--option {item}: expected METHOD.KEY=VALUE, e.g. rise.n_masks=500")
-        out.setdefault(method, {})[name] = option_value(value)
+        out.setdefault(method, {})[name] = _value(value)
     return out
 
 

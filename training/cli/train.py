@@ -22,7 +22,6 @@ from l2r_core.ranking import NORMALIZE_MODES
 
 from ..budget import parse_duration
 from .common import add_card_args, add_image_args, card_options
-from .export import option_value
 from ..config import (SECOND_TARGETS, AMP_MODES, AUGMENTS, CHECKPOINTING_MODES, DEFAULT_PERCENTILE_SAMPLES, RANKINGS,
                      TARGET_MODES, TrainConfig, resolve_config)
 
@@ -68,9 +67,6 @@ FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--keep-checkpoints", "keep_checkpoints", int, "checkpoints kept (default 2)"),
     ("--loader-threads", "loader_threads", int, "image decoding threads (default 4)"),
     ("--target-batch", "target_batch", int, "images per target call in the loss (default 64; 0: all)"),
-    ("--teacher-weight", "teacher_weight", float, "weight of the pull towards the teacher's maps (default 0.3)"),
-    ("--teacher-batch", "teacher_batch", int, "teacher-mapped photos added to each step (default 4)"),
-    ("--teacher-images", "teacher_images", int, "training photos the teacher maps, at most (default 512)"),
     ("--seed", "seed", int, "random seed (default 0)"),
     ("--threads", "threads", int, "CPU threads (default 0: every core this process may use)"),
     ("--device", "device", str, "auto | cpu | cuda | cuda:N (default auto)"),
@@ -117,12 +113,6 @@ def add_train_parser(subparsers: Any) -> None:
     p.add_argument("--normalize", dest=_dest("loss.normalize"), choices=NORMALIZE_MODES, default=None,
                    help="scores into the ranking: softcap (default; spread bounded by --score-cap), "
                    "none (the paper's raw scores; can diverge) or minmax")
-    p.add_argument("--teacher", dest=_dest("teacher"), default=None, metavar="METHOD",
-                   help="pull the explainer towards this attribution method's maps of the training photos "
-                   "(e.g. rise; mapped once before the first step, cached in OUT/teacher_maps.safetensors)")
-    p.add_argument("--teacher-option", dest=_dest("teacher_options"), action="append", default=None,
-                   type=_teacher_option, metavar="KEY=VALUE", help="an option of the teacher method, "
-                   "e.g. n_masks=1000 (repeatable)")
     p.add_argument("--augment", dest=_dest("augment"), choices=AUGMENTS, default=None,
                    help="augmentation strength (default light)")
     p.add_argument("--max-time", dest=_dest("max_time"), type=_duration, default=None, metavar="DURATION",
@@ -157,13 +147,6 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _teacher_option(text: str) -> tuple[str, Any]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"{text}: expected KEY=VALUE, e.g. n_masks=1000")
-    return key, option_value(value)
-
-
 def _dest(key: str) -> str:
     return "cfg__" + key.replace(".", "__")
 
@@ -177,8 +160,6 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
 def resolve_args(args: argparse.Namespace) -> tuple[TrainConfig, Path | None]:
     """The resolved config and the checkpoint to resume from (None: a fresh run)."""
     overrides = overrides_from_args(args)
-    if "teacher_options" in overrides:  # --teacher-option pairs, repeated
-        overrides["teacher_options"] = dict(overrides["teacher_options"])
     card = card_options(args)
     if card:
         overrides["model_card"] = card
