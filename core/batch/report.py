@@ -3,7 +3,9 @@
 Thumbnails are relative links to the overlay PNGs in the same export folder, so the page stays
 small for thousands of images and still works when the folder is copied or zipped as a whole.
 Rows a reviewer should look at first (flags, see ``flags.py``) come first; every column sorts
-on click.
+on click. With two methods or more, each is also paired with the first one named on the images
+both scored (``l2r_core.metrics.paired``): a gap in the means is a tie unless its interval
+excludes 0.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from ..metrics.paired import CONFIDENCE, PairedDifference, paired_difference
 from . import flags as flag_rules
 
 _CSS = """
@@ -92,6 +95,46 @@ def _summary(items: list[dict[str, Any]]) -> str:
     return f'<table class="summary">{head}{"".join(rows)}</table>'
 
 
+def _scores(items: list[dict[str, Any]], method: str) -> dict[str, tuple[float, float]]:
+    """image -> (deletion, insertion) of ``method``'s finite results."""
+    out = {}
+    for it in items:
+        if it["method"] == method and it.get("status") == "ok":
+            pair = (it.get("deletion_auc"), it.get("insertion_auc"))
+            if all(v is not None and np.isfinite(float(v)) for v in pair):
+                out[it["image"]] = (float(pair[0]), float(pair[1]))
+    return out
+
+
+def _paired_cell(d: PairedDifference) -> str:
+    return (f"<td>{d.mean:+.3f} [{d.low:+.3f}, {d.high:+.3f}]</td><td>{d.wins}/{d.images}</td>"
+            f"<td><b>{d.verdict}</b></td>")
+
+
+def _paired(items: list[dict[str, Any]], methods: list[str]) -> str:
+    """Each method minus the first, per image, with its bootstrap interval ("" for one method)."""
+    if len(methods) < 2:
+        return ""
+    reference, ref = methods[0], _scores(items, methods[0])
+    rows = []
+    for m in methods[1:]:
+        own = _scores(items, m)
+        shared = [i for i in own if i in ref]
+        if not shared:
+            continue
+        cells = "".join(_paired_cell(paired_difference([own[i][k] for i in shared], [ref[i][k] for i in shared],
+                                                       higher_is_better=bool(k)))
+                        for k in (0, 1))
+        rows.append(f"<tr><td>{html.escape(m)}</td>{cells}</tr>")
+    if not rows:
+        return ""
+    head = ("<tr><th>method</th><th>deletion difference</th><th>won</th><th>verdict</th>"
+            "<th>insertion difference</th><th>won</th><th>verdict</th></tr>")
+    return (f'<p class="meta">Each method minus <b>{html.escape(reference)}</b> on the images both scored: '
+            f'mean [{CONFIDENCE:.0%} bootstrap interval], images won, and better, worse or a tie when the '
+            f'interval holds 0.</p><table class="summary" id="paired">{head}{"".join(rows)}</table>')
+
+
 def review_order(items: list[dict[str, Any]], flags: list[list[str]]) -> list[int]:
     """Flagged results first (errors, then by number of flags), each group by image and method."""
     def key(i: int) -> tuple[int, int, str, str]:
@@ -99,6 +142,12 @@ def review_order(items: list[dict[str, Any]], flags: list[list[str]]) -> list[in
         return (0 if fl else 1, -("error" in fl) * 10 - len(fl), items[i]["image"], items[i]["method"])
 
     return sorted(range(len(items)), key=key)
+
+
+def _method_order(manifest: dict[str, Any], items: list[dict[str, Any]]) -> list[str]:
+    """The methods as the export named them; those only in the results follow, sorted."""
+    named = [m for m in (manifest.get("methods") or {}) if any(it["method"] == m for it in items)]
+    return named + sorted({it["method"] for it in items} - set(named))
 
 
 def report_html(manifest: dict[str, Any], items: list[dict[str, Any]], flags: list[list[str]]) -> str:
@@ -121,6 +170,7 @@ def report_html(manifest: dict[str, Any], items: list[dict[str, Any]], flags: li
 <p class="meta">{counts.get('images', 0)} images, {counts.get('results', 0)} results, {counts.get('errors', 0)} errors,
 <b>{counts.get('flagged', 0)} flagged</b> &middot; {esc(str(manifest.get('started')))} to {esc(str(manifest.get('finished')))}</p>
 {_summary(items)}
+{_paired(items, _method_order(manifest, items))}
 <details><summary>How results are flagged</summary><pre>{rules}</pre></details>
 <label><input type="checkbox" onchange="onlyFlagged(this)"> show flagged only</label>
 <table id="results"><thead><tr>{head}</tr></thead><tbody>

@@ -67,6 +67,28 @@ def test_export_writes_maps_overlays_csv_manifest_report(tmp_path, tiny_model):
     assert html.count("<tr class=\"err\"") == 1 and 'src="overlays/img00.png.gradcam.png"' in html
     # flagged rows (the error, low confidence of a random 5-class model) come first
     assert html.index("notes.png") < html.index("img00.png")
+    assert 'id="paired"' not in html  # one method: nothing to pair
+
+
+def test_report_pairs_each_method_with_the_first_named_on_shared_images():
+    from l2r_core.batch.report import report_html
+
+    def item(image, method, d, i, status="ok"):
+        return {"image": image, "method": method, "deletion_auc": d, "insertion_auc": i, "status": status}
+
+    items = [item("a", "l2r", 0.10, 0.50), item("b", "l2r", 0.20, 0.40), item("c", "l2r", 0.30, 0.60),
+             item("a", "gradcam", 0.15, 0.45), item("b", "gradcam", 0.25, 0.35), item("c", "gradcam", 0.35, 0.55),
+             item("d", "gradcam", 0.9, 0.1),  # no l2r result for d: not paired
+             item("c", "rise", float("nan"), 0.2), item("a", "rise", 0.1, 0.5, status="error: x")]
+    manifest = {"methods": {"l2r": {}, "gradcam": {}, "rise": {}}}
+    html = report_html(manifest, items, [[] for _ in items])
+    table = html[html.index('id="paired"'):]
+    table = table[:table.index("</table>")]
+    assert "minus <b>l2r</b>" in html
+    # gradcam − l2r: +0.05 deletion on all 3 shared images (worse), −0.05 insertion (worse)
+    assert "<td>gradcam</td><td>+0.050 [+0.050, +0.050]</td><td>0/3</td><td><b>worse</b></td>" in table
+    assert "<td>-0.050 [-0.050, -0.050]</td><td>0/3</td><td><b>worse</b></td>" in table
+    assert "rise" not in table  # its only results are an error and a NaN
 
 
 def test_resume_skips_finished_and_redoes_missing_or_changed(tmp_path, tiny_model):
