@@ -66,6 +66,20 @@ def test_a_method_in_two_files_is_taken_from_the_last(tmp_path, capsys) -> None:
     assert got["insertion_auc"]["mean"] == pytest.approx(0.1) and got["insertion_auc"]["verdict"] == "better"
 
 
+def test_match_by_name_pairs_results_scored_from_differently_named_folders(tmp_path, capsys) -> None:
+    base = _write(tmp_path / "base.json", _doc({"gradcam": {"fm500/a.png": (0.2, 0.4), "fm500/b.png": (0.3, 0.4)}}))
+    other = _write(tmp_path / "other.json", _doc({"l2r": {"test500/a.png": (0.1, 0.5), "test500/b.png": (0.2, 0.6)}}))
+    assert main(["compare", base, other, "--reference", "gradcam"]) == 2
+    assert "--match name" in capsys.readouterr().err
+    out = tmp_path / "cmp.json"
+    assert main(["compare", base, other, "--reference", "gradcam", "--match", "name", "--json", str(out)]) == 0
+    got = json.loads(out.read_text())["methods"]["l2r"]
+    assert got["deletion_auc"]["images"] == 2 and got["insertion_auc"]["mean"] == pytest.approx(0.15)
+    twice = _write(tmp_path / "twice.json", _doc({"l2r": {"x/a.png": (0.1, 0.5), "y/a.png": (0.2, 0.6)}}))
+    assert main(["compare", base, twice, "--reference", "gradcam", "--match", "name"]) == 2
+    assert "two l2r results for images named a.png" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("case, message", [
     ("missing", "no such file"),
     ("not_json", "not readable as JSON"),

@@ -11,7 +11,7 @@ import argparse
 import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from l2r_core.atomic import atomic_write_text
@@ -19,6 +19,7 @@ from l2r_core.errors import ConfigError
 from l2r_core.metrics.paired import CONFIDENCE, PairedDifference, paired_difference
 
 CURVES = (("deletion_auc", False), ("insertion_auc", True))  # (score, higher is better)
+MATCHES = ("path", "name")
 
 
 def add_compare_parser(sub: argparse._SubParsersAction) -> None:
@@ -32,6 +33,9 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("results", nargs="+", help="JSON files written by `l2r evaluate --json`")
     p.add_argument("--reference", required=True, help="the method every other one is compared with")
     p.add_argument("--methods", help="comma-separated methods to compare (default: all others)")
+    p.add_argument("--match", choices=MATCHES, default="path",
+                   help="pair images by their path as recorded (default) or by file name alone, for results "
+                        "of the same images scored from folders of different names")
     p.add_argument("--json", help="write the comparison here")
 
 
@@ -56,8 +60,9 @@ def _read(path: Path) -> dict[str, Any]:
     return doc
 
 
-def load_methods(paths: list[Path]) -> tuple[str, dict[str, MethodScores]]:
-    """(protocol name, method -> its per-image scores) from evaluate result files."""
+def load_methods(paths: list[Path], match: str = "path") -> tuple[str, dict[str, MethodScores]]:
+    """(protocol name, method -> its per-image scores) from evaluate result files; images are keyed
+    by their recorded path, or by file name (``match="name"``), which must then be unique."""
     protocol, model, first = None, None, None
     methods: dict[str, MethodScores] = {}
     for path in paths:
@@ -76,7 +81,11 @@ def load_methods(paths: list[Path]) -> tuple[str, dict[str, MethodScores]]:
         for row in doc["results"]:
             scores = (row.get("deletion_auc"), row.get("insertion_auc"))
             if row.get("method") and all(isinstance(v, (int, float)) and math.isfinite(v) for v in scores):
-                found.setdefault(row["method"], {})[str(row["image"])] = (float(scores[0]), float(scores[1]))
+                key = str(row["image"]) if match == "path" else PurePosixPath(str(row["image"])).name
+                if key in found.get(row["method"], {}):
+                    raise ConfigError(f"{path}: two {row['method']} results for images named {key}. "
+                                      f"Pair them by path (--match path).")
+                found.setdefault(row["method"], {})[key] = (float(scores[0]), float(scores[1]))
         methods.update({m: MethodScores(path, s) for m, s in found.items()})  # the last file wins
     return str(protocol), methods
 
@@ -97,7 +106,8 @@ def compare(methods: dict[str, MethodScores], reference: str, names: list[str]
         images = [i for i in methods[m].scores if i in ref]
         if not images:
             raise ConfigError(f"{m} ({methods[m].source}) and {reference} ({methods[reference].source}) "
-                              f"share no image. Score both on the same images.")
+                              f"share no image. Score both on the same images, or pair them by file name "
+                              f"(--match name) if they came from folders of different names.")
         out[m] = {key: paired_difference([methods[m].scores[i][k] for i in images], [ref[i][k] for i in images],
                                          higher_is_better=higher)
                   for k, (key, higher) in enumerate(CURVES)}
@@ -119,7 +129,7 @@ def print_comparison(protocol: str, reference: str, result: dict[str, dict[str, 
 
 def run_compare(args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.results]
-    protocol, methods = load_methods(paths)
+    protocol, methods = load_methods(paths, args.match)
     names = ([m.strip() for m in args.methods.split(",") if m.strip()] if args.methods
              else [m for m in methods if m != args.reference])
     names = [m for m in names if m != args.reference]
