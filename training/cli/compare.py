@@ -27,7 +27,7 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
                        description="Compare each method with a reference method on the images both scored "
                                    "(files written by `l2r evaluate --json`; one protocol and one model). "
                                    "For deletion and insertion it prints the mean per-image difference "
-                                   "(method minus reference), its 95%% bootstrap interval, how many images "
+                                   "(method minus reference), its 95% bootstrap interval, how many images "
                                    "the method won, and a verdict: better, worse, or a tie when the interval "
                                    "holds 0.")
     p.add_argument("results", nargs="+", help="JSON files written by `l2r evaluate --json`")
