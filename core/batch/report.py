@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from ..metrics.paired import CONFIDENCE, PairedDifference, paired_difference
+from ..metrics.paired import CONFIDENCE, CURVES, PairedDifference, paired_curves
 from . import flags as flag_rules
 
 _CSS = """
@@ -118,14 +118,10 @@ def _paired(items: list[dict[str, Any]], methods: list[str]) -> str:
     reference, ref = methods[0], _scores(items, methods[0])
     rows = []
     for m in methods[1:]:
-        own = _scores(items, m)
-        shared = [i for i in own if i in ref]
-        if not shared:
-            continue
-        cells = "".join(_paired_cell(paired_difference([own[i][k] for i in shared], [ref[i][k] for i in shared],
-                                                       higher_is_better=bool(k)))
-                        for k in (0, 1))
-        rows.append(f"<tr><td>{html.escape(m)}</td>{cells}</tr>")
+        diffs = paired_curves(_scores(items, m), ref)
+        if diffs is not None:
+            cells = "".join(_paired_cell(diffs[key]) for key, _ in CURVES)
+            rows.append(f"<tr><td>{html.escape(m)}</td>{cells}</tr>")
     if not rows:
         return ""
     head = ("<tr><th>method</th><th>deletion difference</th><th>won</th><th>verdict</th>"
@@ -146,8 +142,9 @@ def review_order(items: list[dict[str, Any]], flags: list[list[str]]) -> list[in
 
 def _method_order(manifest: dict[str, Any], items: list[dict[str, Any]]) -> list[str]:
     """The methods as the export named them; those only in the results follow, sorted."""
-    named = [m for m in (manifest.get("methods") or {}) if any(it["method"] == m for it in items)]
-    return named + sorted({it["method"] for it in items} - set(named))
+    present = {it["method"] for it in items}
+    named = [m for m in (manifest.get("methods") or {}) if m in present]
+    return named + sorted(present - set(named))
 
 
 def report_html(manifest: dict[str, Any], items: list[dict[str, Any]], flags: list[list[str]]) -> str:

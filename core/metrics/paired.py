@@ -8,10 +8,11 @@ bootstrap interval, and the share of images where the method wins is counted.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+CURVES = (("deletion_auc", False), ("insertion_auc", True))  # (score, higher is better)
 CONFIDENCE = 0.95
 RESAMPLES = 10_000
 _DRAWS_AT_ONCE = 2_000_000
@@ -61,3 +62,15 @@ def paired_difference(values: Sequence[float], reference: Sequence[float], *, hi
     low, high = np.quantile(means, [tail, 1 - tail])
     wins = int((diff > 0).sum() if higher_is_better else (diff < 0).sum())
     return PairedDifference(int(diff.size), float(diff.mean()), float(low), float(high), wins, higher_is_better)
+
+
+def paired_curves(scores: Mapping[str, tuple[float, float]], reference: Mapping[str, tuple[float, float]]
+                  ) -> dict[str, PairedDifference] | None:
+    """Both curves' paired differences (keyed as CURVES) on the images the two share; each map is
+    image -> (deletion AUC, insertion AUC). None when they share no image."""
+    shared = [i for i in scores if i in reference]
+    if not shared:
+        return None
+    return {key: paired_difference([scores[i][k] for i in shared], [reference[i][k] for i in shared],
+                                   higher_is_better=higher)
+            for k, (key, higher) in enumerate(CURVES)}

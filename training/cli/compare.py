@@ -16,9 +16,8 @@ from typing import Any
 
 from l2r_core.atomic import atomic_write_text
 from l2r_core.errors import ConfigError
-from l2r_core.metrics.paired import CONFIDENCE, PairedDifference, paired_difference
+from l2r_core.metrics.paired import CONFIDENCE, PairedDifference, paired_curves
 
-CURVES = (("deletion_auc", False), ("insertion_auc", True))  # (score, higher is better)
 MATCHES = ("path", "name")
 
 
@@ -103,14 +102,12 @@ def compare(methods: dict[str, MethodScores], reference: str, names: list[str]
     ref = methods[reference].scores
     out: dict[str, dict[str, PairedDifference]] = {}
     for m in names:
-        images = [i for i in methods[m].scores if i in ref]
-        if not images:
+        diffs = paired_curves(methods[m].scores, ref)
+        if diffs is None:
             raise ConfigError(f"{m} ({methods[m].source}) and {reference} ({methods[reference].source}) "
                               f"share no image. Score both on the same images, or pair them by file name "
                               f"(--match name) if they came from folders of different names.")
-        out[m] = {key: paired_difference([methods[m].scores[i][k] for i in images], [ref[i][k] for i in images],
-                                         higher_is_better=higher)
-                  for k, (key, higher) in enumerate(CURVES)}
+        out[m] = diffs
     return out
 
 
@@ -130,8 +127,7 @@ def print_comparison(protocol: str, reference: str, result: dict[str, dict[str, 
 def run_compare(args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.results]
     protocol, methods = load_methods(paths, args.match)
-    names = ([m.strip() for m in args.methods.split(",") if m.strip()] if args.methods
-             else [m for m in methods if m != args.reference])
+    names = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else list(methods)
     names = [m for m in names if m != args.reference]
     if not names:
         raise ConfigError(f"nothing to compare with {args.reference}: the files hold no other method. "
